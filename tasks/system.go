@@ -1,0 +1,166 @@
+package tasks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/provision-tool/provision/facts"
+)
+
+// System is the host a task runs on, as modules see it: a filesystem rooted
+// at Root, a command runner and the host's facts. On a live host Root is
+// "/"; tests root it in a temp dir and give it a recording Runner. Modules
+// reach files only through System's methods (or sys.Path) so that both work.
+type System struct {
+	// Root is the directory that stands for "/" on this host.
+	Root string
+	// Runner runs programs on the host.
+	Runner Runner
+	// Facts describes the host.
+	Facts *facts.Facts
+	// Log receives debug and warning messages.
+	Log Logger
+	// SourceDir is the directory relative source paths (copy, template)
+	// are resolved against: the playbook's directory.
+	SourceDir string
+	// Render expands {{ expr }} in text with the task's variables; set by
+	// the engine for the template module.
+	Render func(text string) (string, error)
+}
+
+// Logger is the small logging interface modules and the engine use.
+type Logger interface {
+	Debugf(format string, args ...any)
+	Warnf(format string, args ...any)
+}
+
+type nopLogger struct{}
+
+func (nopLogger) Debugf(string, ...any) {}
+func (nopLogger) Warnf(string, ...any)  {}
+
+// NopLogger discards everything.
+var NopLogger Logger = nopLogger{}
+
+// Logf returns sys.Log, or a logger that discards when it is nil.
+func (s *System) Logf() Logger {
+	if s.Log == nil {
+		return NopLogger
+	}
+	return s.Log
+}
+
+// Path maps an absolute host path to the path under Root. It refuses
+// relative paths, which would depend on the agent's working directory.
+func (s *System) Path(p string) (string, error) {
+	if !filepath.IsAbs(p) {
+		return "", fmt.Errorf("path %q is not absolute", p)
+	}
+	p = filepath.Clean(p)
+	if s.Root == "" || s.Root == "/" {
+		return p, nil
+	}
+	return filepath.Join(s.Root, p), nil
+}
+
+// MustPath is Path for paths the module itself names (constants such as
+// /etc/subuid), which are always absolute.
+func (s *System) MustPath(p string) string {
+	hp, err := s.Path(p)
+	if err != nil {
+		panic(err)
+	}
+	return hp
+}
+
+// ReadFile reads a host file. A missing file is reported with
+// errors.Is(err, fs.ErrNotExist).
+func (s *System) ReadFile(p string) ([]byte, error) {
+	hp, err := s.Path(p)
+	if err != nil {
+		return nil, err
+	}
+	return os.ReadFile(hp)
+}
+
+// ReadFileIfExists reads a host file, returning exists=false and no error
+// when it is absent.
+func (s *System) ReadFileIfExists(p string) (data []byte, exists bool, err error) {
+	data, err = s.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, false, nil
+	}
+	return data, err == nil, err
+}
+
+// Lstat stats a host path without following a final symlink.
+func (s *System) Lstat(p string) (fs.FileInfo, error) {
+	hp, err := s.Path(p)
+	if err != nil {
+		return nil, err
+	}
+	return os.Lstat(hp)
+}
+
+// Stat stats a host path.
+func (s *System) Stat(p string) (fs.FileInfo, error) {
+	hp, err := s.Path(p)
+	if err != nil {
+		return nil, err
+	}
+	return os.Stat(hp)
+}
+
+// Exists reports whether a host path exists (without following a final
+// symlink).
+func (s *System) Exists(p string) bool {
+	_, err := s.Lstat(p)
+	return err == nil
+}
+
+// Run runs a command on the host.
+func (s *System) Run(ctx context.Context, c Cmd) (Result, error) {
+	if s.Runner == nil {
+		return Result{}, errors.New("no command runner on this system")
+	}
+	return s.Runner.Run(ctx, c)
+}
+
+// RunOK runs a command and turns a non-zero exit into an error that quotes
+// the command and its stderr.
+func (s *System) RunOK(ctx context.Context, c Cmd) (Result, error) {
+	r, err := s.Run(ctx, c)
+	if err != nil {
+		return r, err
+	}
+	if r.ExitCode != 0 {
+		return r, &ExitError{Cmd: c, Result: r}
+	}
+	return r, nil
+}
+
+// ExitError is a command that ran and exited non-zero.
+type ExitError struct {
+	Cmd    Cmd
+	Result Result
+}
+
+func (e *ExitError) Error() string {
+	msg := strings.TrimSpace(e.Result.Stderr)
+	if msg == "" {
+		msg = strings.TrimSpace(e.Result.Stdout)
+	}
+	if len(msg) > 2000 {
+		msg = "..." + msg[len(msg)-2000:]
+	}
+	s := fmt.Sprintf("%s: exit status %d", strings.Join(e.Cmd.Argv, " "), e.Result.ExitCode)
+	if msg != "" {
+		s += ": " + msg
+	}
+	return s
+}
