@@ -114,3 +114,23 @@ func (e *ArgError) Error() string { return e.Arg + ": " + e.Msg }
 
 // BadArg returns an *ArgError for arg.
 func BadArg(arg, msg string) error { return &ArgError{Arg: arg, Msg: msg} }
+
+// ParseMode parses a file mode written as an octal string ("0644", "644",
+// "0o755"). "" gives 0 (keep or default).
+func ParseMode(s string) (uint32, error) {
+	if s == "" {
+		return 0, nil
+	}
+	t := strings.TrimPrefix(strings.TrimPrefix(s, "0o"), "0O")
+	var m uint32
+	for _, c := range t {
+		if c < '0' || c > '7' {
+			return 0, BadArg("mode", "not an octal mode: "+s)
+		}
+		m = m*8 + uint32(c-'0')
+		if m > 0o7777 {
+			return 0, BadArg("mode", "mode out of range: "+s)
+		}
+	}
+	return m, nil
+}
