@@ -1,0 +1,161 @@
+package engine
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/provision-tool/provision/tasks"
+)
+
+// Paths the engine keeps on each host.
+const (
+	DefaultStateDir = "/var/lib/provision"
+	DefaultLockPath = "/run/provision.lock"
+	handlersFile    = "pending-handlers.json"
+)
+
+// pendingHandler is a notification whose handler has not yet succeeded.
+// It is persisted so that a run that fails before its handlers still runs
+// them next time.
+type pendingHandler struct {
+	Playbook string    `json:"playbook"`
+	Play     string    `json:"play"`
+	Handler  string    `json:"handler"`
+	Items    []any     `json:"items,omitempty"`
+	Since    time.Time `json:"since"`
+}
+
+type handlerState struct {
+	Version int              `json:"version"`
+	Pending []pendingHandler `json:"pending"`
+}
+
+type stateStore struct {
+	sys  *tasks.System
+	path string
+	st   handlerState
+}
+
+func loadState(sys *tasks.System, dir string) (*stateStore, error) {
+	s := &stateStore{sys: sys, path: filepath.Join(dir, handlersFile), st: handlerState{Version: 1}}
+	data, ok, err := sys.ReadFileIfExists(s.path)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		if err := json.Unmarshal(data, &s.st); err != nil {
+			return nil, fmt.Errorf("%s: %v (remove it to forget pending handlers)", s.path, err)
+		}
+	}
+	return s, nil
+}
+
+func (s *stateStore) pending(playbook, play string) []pendingHandler {
+	var out []pendingHandler
+	for _, p := range s.st.Pending {
+		if p.Playbook == playbook && p.Play == play {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// set records the handler's pending items (nil items removes it) and saves.
+func (s *stateStore) set(playbook, play, handler string, items []any, pending bool) error {
+	kept := s.st.Pending[:0]
+	var since time.Time
+	for _, p := range s.st.Pending {
+		if p.Playbook == playbook && p.Play == play && p.Handler == handler {
+			since = p.Since
+			continue
+		}
+		kept = append(kept, p)
+	}
+	s.st.Pending = kept
+	if pending {
+		if since.IsZero() {
+			since = time.Now().UTC()
+		}
+		s.st.Pending = append(s.st.Pending, pendingHandler{Playbook: playbook, Play: play, Handler: handler, Items: items, Since: since})
+	}
+	return s.save()
+}
+
+func (s *stateStore) save() error {
+	dir := filepath.Dir(s.path)
+	if err := os.MkdirAll(s.sys.MustPath(dir), 0o755); err != nil {
+		return err
+	}
+	if len(s.st.Pending) == 0 {
+		if err := os.Remove(s.sys.MustPath(s.path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	data, err := json.MarshalIndent(s.st, "", "  ")
+	if err != nil {
+		return err
+	}
+	return s.sys.WriteFile(s.path, append(data, '\n'), tasks.FileAttrs{Mode: 0o600, UID: 0, GID: 0}, "")
+}
+
+// Lock is the per-host run lock.
+type Lock struct{ f *os.File }
+
+// ErrLocked is returned by AcquireLock when another run holds the lock.
+type ErrLocked struct {
+	Path string
+	PID  int
+}
+
+func (e *ErrLocked) Error() string {
+	who := "another provision run"
+	if e.PID > 0 {
+		who += " (PID " + strconv.Itoa(e.PID) + ")"
+	}
+	return who + " holds " + e.Path + "; wait for it to finish"
+}
+
+// AcquireLock takes the host's run lock without waiting.
+func AcquireLock(sys *tasks.System, path string) (*Lock, error) {
+	hp := sys.MustPath(path)
+	if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(hp, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		data := make([]byte, 32)
+		n, _ := f.ReadAt(data, 0)
+		f.Close()
+		pid, _ := strconv.Atoi(strings.TrimSpace(string(data[:n])))
+		if errors.Is(err, unix.EWOULDBLOCK) {
+			return nil, &ErrLocked{Path: path, PID: pid}
+		}
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	f.Truncate(0)
+	f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return &Lock{f: f}, nil
+}
+
+// Release frees the lock.
+func (l *Lock) Release() {
+	if l == nil || l.f == nil {
+		return
+	}
+	l.f.Truncate(0)
+	unix.Flock(int(l.f.Fd()), unix.LOCK_UN)
+	l.f.Close()
+}

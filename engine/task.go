@@ -1,0 +1,292 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/provision-tool/provision/playbook"
+	"github.com/provision-tool/provision/report"
+	"github.com/provision-tool/provision/tasks"
+)
+
+// task runs one task (all its loop items) and reports each result. It
+// returns false when the host must stop: a failure not ignored.
+func (r *runner) task(ctx context.Context, pr *playRun, t *playbook.Task, handler bool) bool {
+	vars := pr.vars
+	if t.Vars != nil {
+		vars = copyVars(pr.vars)
+		if err := r.renderVars(t.Vars, vars); err != nil {
+			return r.fail(pr, t, handler, nil, err, time.Now())
+		}
+	}
+	items := []any{nil}
+	looped := t.Loop != nil
+	if looped {
+		var err error
+		if items, err = r.loopItems(t, vars); err != nil {
+			return r.fail(pr, t, handler, nil, err, time.Now())
+		}
+	}
+	var results []any
+	ok := true
+	anyChanged := false
+	for _, item := range items {
+		if ctx.Err() != nil {
+			return false
+		}
+		iv := vars
+		if looped {
+			iv = copyVars(vars)
+			iv["item"] = item
+		}
+		ev, res := r.one(ctx, t, iv, item, looped, handler)
+		ev.Play = pr.play.Name
+		r.emit(ev)
+		if looped {
+			res["item"] = item
+			results = append(results, res)
+		} else if t.Register != "" {
+			pr.vars[t.Register] = res
+		}
+		if ev.Status == report.StatusChanged {
+			anyChanged = true
+			r.notify(pr, t, item, looped)
+		}
+		if ev.Status == report.StatusFailed && !t.IgnoreErrors {
+			ok = false
+			break
+		}
+	}
+	if looped && t.Register != "" {
+		pr.vars[t.Register] = map[string]any{"changed": anyChanged, "results": results, "failed": !ok}
+	}
+	return ok
+}
+
+func (r *runner) loopItems(t *playbook.Task, vars map[string]any) ([]any, error) {
+	var raw any
+	if err := t.Loop.Decode(&raw); err != nil {
+		return nil, posErr(r.pb.File, t.Loop, err)
+	}
+	v, err := renderValue(r.scope(vars), raw)
+	if err != nil {
+		return nil, posErr(r.pb.File, t.Loop, fmt.Errorf("loop: %w", err))
+	}
+	switch x := v.(type) {
+	case []any:
+		return x, nil
+	case []string:
+		out := make([]any, len(x))
+		for i := range x {
+			out[i] = x[i]
+		}
+		return out, nil
+	case nil:
+		return []any{}, nil
+	}
+	return nil, posErr(r.pb.File, t.Loop, fmt.Errorf("loop: expected a list, got %s", playbook.Stringify(v)))
+}
+
+func (r *runner) notify(pr *playRun, t *playbook.Task, item any, looped bool) {
+	for _, h := range t.Notify {
+		n := pr.notify(h)
+		if looped {
+			n.items = append(n.items, item)
+		}
+		if !r.opts.Check {
+			if err := r.state.set(r.pbKey, pr.play.Name, h, dedupe(n.items), true); err != nil {
+				r.sys.Logf().Warnf("persist notification of %s: %v", h, err)
+			}
+		}
+	}
+}
+
+func (r *runner) fail(pr *playRun, t *playbook.Task, handler bool, item any, err error, start time.Time) bool {
+	r.emit(report.Event{Type: report.TaskResult, Play: pr.play.Name, Task: t.DisplayName(), Module: t.Module,
+		Pos: t.Pos.String(), Handler: handler, Item: item, Status: report.StatusFailed, Error: err.Error(),
+		DurationMS: ms(time.Since(start))})
+	return t.IgnoreErrors
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+// one runs one iteration of a task and returns its result event and the
+// value registered for it.
+func (r *runner) one(ctx context.Context, t *playbook.Task, vars map[string]any, item any, looped, handler bool) (report.Event, map[string]any) {
+	start := time.Now()
+	ev := report.Event{Type: report.TaskResult, Task: t.DisplayName(), Module: t.Module, Pos: t.Pos.String(), Handler: handler}
+	if looped {
+		ev.Item = item
+	}
+	res := map[string]any{"changed": false, "failed": false, "skipped": false}
+	finish := func(status string, err error) (report.Event, map[string]any) {
+		ev.Status = status
+		if err != nil {
+			ev.Error = err.Error()
+			res["msg"] = ev.Error
+		}
+		ev.DurationMS = ms(time.Since(start))
+		res["changed"] = status == report.StatusChanged
+		res["failed"] = status == report.StatusFailed
+		res["skipped"] = status == report.StatusSkipped
+		if t.NoLog {
+			for i := range ev.Changes {
+				ev.Changes[i].Sensitive = true
+			}
+			if ev.Error != "" {
+				ev.Error = "(output hidden by no_log)"
+			}
+		}
+		res["changes"] = ev.Changes
+		return ev, res
+	}
+	r.emit(report.Event{Type: report.TaskStart, Task: ev.Task, Module: t.Module, Pos: ev.Pos, Handler: handler, Item: ev.Item})
+
+	scope := r.scope(vars)
+	for _, c := range t.When {
+		ok, err := scope.EvalBool(c.Expr)
+		if err != nil {
+			return finish(report.StatusFailed, &playbook.Error{Pos: c.Pos, Msg: "when: " + err.Error()})
+		}
+		if !ok {
+			ev.Msg = "when: " + c.Expr + " is false"
+			return finish(report.StatusSkipped, nil)
+		}
+	}
+	if t.Module == "" {
+		return finish(report.StatusOK, nil)
+	}
+	task, err := r.build(t, scope)
+	if err != nil {
+		return finish(report.StatusFailed, err)
+	}
+	sys := *r.sys
+	sys.Render = scope.RenderString
+	if u := t.BecomeUser; u != "" && u != "root" {
+		sys.Runner = asUser{Runner: r.sys.Runner, user: u}
+	}
+
+	plan, err := task.Check(ctx, &sys)
+	if err != nil {
+		return finish(report.StatusFailed, fmt.Errorf("%s: check: %w", t.Module, err))
+	}
+	ev.Changes, ev.Warnings = plan.Changes, plan.Warnings
+	if plan.Empty() {
+		return finish(r.judge(t, scope, res, report.StatusOK))
+	}
+	realInCheck := t.CheckMode != nil && !*t.CheckMode
+	if r.opts.Check && !realInCheck {
+		if t.ChangedWhen != nil && t.ChangedWhen.Expr == "false" {
+			ev.Msg = "would run; changed_when: false"
+			return finish(report.StatusOK, nil)
+		}
+		return finish(report.StatusChanged, nil)
+	}
+	if err := task.Apply(ctx, &sys, plan); err != nil {
+		r.addOutput(task, res)
+		return finish(report.StatusFailed, fmt.Errorf("%s: %w", t.Module, err))
+	}
+	r.addOutput(task, res)
+	if !r.opts.NoVerify && !imperative(task) {
+		again, err := task.Check(ctx, &sys)
+		if err != nil {
+			return finish(report.StatusFailed, fmt.Errorf("%s: check after apply: %w", t.Module, err))
+		}
+		if !again.Empty() {
+			return finish(report.StatusFailed, fmt.Errorf("module %s did not converge on %s: this is a bug in the module; a second check still plans: %s",
+				t.Module, r.opts.Host, again))
+		}
+	}
+	return finish(r.judge(t, scope, res, report.StatusChanged))
+}
+
+// judge applies changed_when and failed_when to a result.
+func (r *runner) judge(t *playbook.Task, scope *playbook.Scope, res map[string]any, status string) (string, error) {
+	if t.ChangedWhen == nil && t.FailedWhen == nil {
+		return status, nil
+	}
+	vars := copyVars(scope.Vars)
+	res["changed"] = status == report.StatusChanged
+	for k, v := range res {
+		vars[k] = v
+	}
+	if t.Register != "" {
+		vars[t.Register] = res
+	}
+	s := &playbook.Scope{Vars: vars, Facts: scope.Facts}
+	if t.FailedWhen != nil {
+		failed, err := s.EvalBool(t.FailedWhen.Expr)
+		if err != nil {
+			return report.StatusFailed, &playbook.Error{Pos: t.FailedWhen.Pos, Msg: "failed_when: " + err.Error()}
+		}
+		if failed {
+			return report.StatusFailed, &playbook.Error{Pos: t.FailedWhen.Pos, Msg: "failed_when: " + t.FailedWhen.Expr + " is true"}
+		}
+	}
+	if t.ChangedWhen != nil {
+		changed, err := s.EvalBool(t.ChangedWhen.Expr)
+		if err != nil {
+			return report.StatusFailed, &playbook.Error{Pos: t.ChangedWhen.Pos, Msg: "changed_when: " + err.Error()}
+		}
+		if changed {
+			return report.StatusChanged, nil
+		}
+		return report.StatusOK, nil
+	}
+	return status, nil
+}
+
+func (r *runner) addOutput(task tasks.Task, res map[string]any) {
+	if o, ok := task.(tasks.Outputter); ok {
+		for k, v := range o.Output() {
+			res[k] = v
+		}
+	}
+}
+
+func imperative(task tasks.Task) bool {
+	i, ok := task.(tasks.Imperative)
+	return ok && i.Imperative()
+}
+
+// build makes the task from its arguments rendered for this host.
+func (r *runner) build(t *playbook.Task, scope *playbook.Scope) (tasks.Task, error) {
+	m, ok := tasks.Lookup(t.Module)
+	if !ok {
+		return nil, fmt.Errorf("unknown module %s", t.Module)
+	}
+	task := m.New()
+	args := t.Args
+	if args == nil || args.Kind == yaml.ScalarNode && args.Tag == "!!null" {
+		args = &yaml.Node{Kind: yaml.MappingNode, Line: t.ModulePos.Line, Column: t.ModulePos.Col}
+	}
+	if errs := playbook.DecodeArgs(r.pb.File, args, task, scope.Render); len(errs) > 0 {
+		msgs := make([]string, len(errs))
+		for i, e := range errs {
+			msgs[i] = e.Pos.String() + ": " + t.Module + ": " + e.Msg
+		}
+		return nil, fmt.Errorf("%s", strings.Join(msgs, "\n"))
+	}
+	if err := playbook.Validate(task); err != nil {
+		e := playbook.ArgPos(r.pb.File, t.Module, args, err)
+		return nil, e
+	}
+	return task, nil
+}
+
+// asUser runs commands as the task's become_user.
+type asUser struct {
+	tasks.Runner
+	user string
+}
+
+func (a asUser) Run(ctx context.Context, c tasks.Cmd) (tasks.Result, error) {
+	if c.User == "" {
+		c.User = a.user
+	}
+	return a.Runner.Run(ctx, c)
+}

@@ -1,0 +1,5 @@
+package playbook
+
+import "reflect"
+
+func reflectValue(ptr any) reflect.Value { return reflect.ValueOf(ptr).Elem() }

@@ -1,0 +1,97 @@
+// Package report turns the engine's events into output: a human report
+// with a recap and optional diffs, or JSON Lines for machines. Both read the
+// same Event stream, which is also what a remote agent sends back.
+package report
+
+import (
+	"time"
+
+	"github.com/provision-tool/provision/tasks"
+)
+
+// SchemaVersion is the version of the JSON event schema (docs/json-output.md).
+const SchemaVersion = 1
+
+// Event types.
+const (
+	RunStart   = "run_start"
+	PlayStart  = "play_start"
+	TaskStart  = "task_start"
+	TaskResult = "task_result"
+	Recap      = "recap"
+)
+
+// Task statuses.
+const (
+	StatusOK      = "ok"
+	StatusChanged = "changed"
+	StatusFailed  = "failed"
+	StatusSkipped = "skipped"
+)
+
+// Event is one thing that happened during a run.
+type Event struct {
+	V     int       `json:"v"`
+	Type  string    `json:"type"`
+	Time  time.Time `json:"time"`
+	Host  string    `json:"host,omitempty"`
+	Play  string    `json:"play,omitempty"`
+	Task  string    `json:"task,omitempty"`
+	// Module is the task's module; "" for meta tasks.
+	Module  string `json:"module,omitempty"`
+	Pos     string `json:"pos,omitempty"`
+	Handler bool   `json:"handler,omitempty"`
+	// Item is the loop item this result is for, when the task loops.
+	Item any `json:"item,omitempty"`
+	// Check is true when nothing was applied (check mode).
+	Check    bool           `json:"check,omitempty"`
+	Status   string         `json:"status,omitempty"`
+	Changes  []tasks.Change `json:"changes,omitempty"`
+	Warnings []string       `json:"warnings,omitempty"`
+	Error    string         `json:"error,omitempty"`
+	// Msg explains a skip or an ok with no changes where useful.
+	Msg        string             `json:"msg,omitempty"`
+	DurationMS float64            `json:"duration_ms,omitempty"`
+	Recap      map[string]*Counts `json:"recap,omitempty"`
+}
+
+// Counts are the per-host totals of a run.
+type Counts struct {
+	OK          int  `json:"ok"`
+	Changed     int  `json:"changed"`
+	Failed      int  `json:"failed"`
+	Skipped     int  `json:"skipped"`
+	Unreachable bool `json:"unreachable,omitempty"`
+	// Pending counts tasks with changes pending (check mode).
+	Pending int `json:"pending"`
+}
+
+// Add counts one task result.
+func (c *Counts) Add(e Event) {
+	switch e.Status {
+	case StatusOK:
+		c.OK++
+	case StatusChanged:
+		if e.Check {
+			c.Pending++
+		} else {
+			c.Changed++
+		}
+	case StatusFailed:
+		c.Failed++
+	case StatusSkipped:
+		c.Skipped++
+	}
+}
+
+// A Sink receives events. Implementations must be safe for use by several
+// hosts' goroutines at once.
+type Sink interface {
+	Emit(e Event)
+}
+
+// SinkFunc adapts a function to a Sink.
+type SinkFunc func(Event)
+
+// Emit implements Sink.
+func (f SinkFunc) Emit(e Event) { f(e) }

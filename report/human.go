@@ -1,0 +1,201 @@
+package report
+
+import (
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	udiff "github.com/aymanbagabas/go-udiff"
+
+	"github.com/provision-tool/provision/tasks"
+)
+
+// Human writes the report people read: one line per task result, the
+// changes under it (as unified diffs for files with Diff), and a recap.
+// Each event is written with one Write, so hosts never interleave mid-line.
+type Human struct {
+	W     io.Writer
+	Color bool
+	// Diff prints file changes as unified diffs and values before/after.
+	Diff bool
+	// Verbose prints changes of ok tasks' warnings and messages too.
+	Verbose bool
+	// ShowHost prefixes lines with the host name (fleets).
+	ShowHost bool
+
+	mu sync.Mutex
+}
+
+const (
+	green  = "\x1b[32m"
+	yellow = "\x1b[33m"
+	red    = "\x1b[31m"
+	cyan   = "\x1b[36m"
+	bold   = "\x1b[1m"
+	reset  = "\x1b[0m"
+)
+
+func (h *Human) paint(color, s string) string {
+	if !h.Color {
+		return s
+	}
+	return color + s + reset
+}
+
+// Emit implements Sink.
+func (h *Human) Emit(e Event) {
+	var b strings.Builder
+	switch e.Type {
+	case PlayStart:
+		mode := ""
+		if e.Check {
+			mode = " (check mode: nothing will be changed)"
+		}
+		fmt.Fprintf(&b, "%s%s\n", h.paint(bold, "PLAY "+e.Play), mode)
+	case TaskResult:
+		h.result(&b, e)
+	case Recap:
+		h.recap(&b, e)
+	default:
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	io.WriteString(h.W, b.String())
+}
+
+func (h *Human) result(b *strings.Builder, e Event) {
+	label, color := e.Status, ""
+	switch e.Status {
+	case StatusOK:
+		color = green
+	case StatusChanged:
+		color = yellow
+		if e.Check {
+			label = "pending"
+		}
+	case StatusFailed:
+		color = red
+	case StatusSkipped:
+		color = cyan
+	}
+	name := e.Task
+	if e.Handler {
+		name = "handler: " + name
+	}
+	if e.Item != nil {
+		name += fmt.Sprintf(" (item=%s)", itemString(e.Item))
+	}
+	prefix := ""
+	if h.ShowHost {
+		prefix = e.Host + "  "
+	}
+	dur := ""
+	if e.DurationMS > 0 {
+		dur = "  " + formatMS(e.DurationMS)
+	}
+	fmt.Fprintf(b, "%s%s %s%s\n", prefix, h.paint(color, fmt.Sprintf("%-8s", label)), name, dur)
+	indent := strings.Repeat(" ", len(prefix)) + "         "
+	if e.Status == StatusChanged || h.Verbose {
+		for _, c := range e.Changes {
+			h.change(b, indent, c)
+		}
+	}
+	for _, w := range e.Warnings {
+		fmt.Fprintf(b, "%s%s %s\n", indent, h.paint(yellow, "warning:"), w)
+	}
+	if e.Error != "" {
+		for _, line := range strings.Split(strings.TrimRight(e.Error, "\n"), "\n") {
+			fmt.Fprintf(b, "%s%s\n", indent, h.paint(red, line))
+		}
+	}
+	if e.Msg != "" && (h.Verbose || e.Status == StatusSkipped && e.Msg != "") {
+		fmt.Fprintf(b, "%s%s\n", indent, e.Msg)
+	}
+}
+
+func (h *Human) change(b *strings.Builder, indent string, c tasks.Change) {
+	switch {
+	case c.Sensitive:
+		fmt.Fprintf(b, "%s%s: (sensitive value)\n", indent, c.Field)
+	case c.Path != "" && h.Diff:
+		d := udiff.Unified("before: "+c.Path, "after: "+c.Path, c.Before, c.After)
+		for _, line := range strings.Split(strings.TrimRight(d, "\n"), "\n") {
+			color := ""
+			switch {
+			case strings.HasPrefix(line, "+"):
+				color = green
+			case strings.HasPrefix(line, "-"):
+				color = red
+			case strings.HasPrefix(line, "@@"):
+				color = cyan
+			}
+			if color != "" {
+				line = h.paint(color, line)
+			}
+			fmt.Fprintf(b, "%s%s\n", indent, line)
+		}
+	case c.Path != "":
+		fmt.Fprintf(b, "%s%s of %s (--diff shows it)\n", indent, c.Field, c.Path)
+	default:
+		fmt.Fprintf(b, "%s%s: %s -> %s\n", indent, c.Field, orAbsent(c.Before), orAbsent(c.After))
+	}
+}
+
+func orAbsent(s string) string {
+	if s == "" {
+		return "(absent)"
+	}
+	return s
+}
+
+func itemString(v any) string {
+	switch x := v.(type) {
+	case string:
+		return x
+	case map[string]any:
+		if n, ok := x["name"]; ok {
+			return fmt.Sprint(n)
+		}
+	}
+	return fmt.Sprint(v)
+}
+
+func formatMS(ms float64) string {
+	d := time.Duration(ms * float64(time.Millisecond))
+	switch {
+	case d < time.Millisecond:
+		return fmt.Sprintf("%dµs", d.Microseconds())
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	}
+	return fmt.Sprintf("%.1fs", d.Seconds())
+}
+
+func (h *Human) recap(b *strings.Builder, e Event) {
+	fmt.Fprintf(b, "%s\n", h.paint(bold, "RECAP"))
+	hosts := make([]string, 0, len(e.Recap))
+	width := 0
+	for host := range e.Recap {
+		hosts = append(hosts, host)
+		width = max(width, len(host))
+	}
+	sort.Strings(hosts)
+	for _, host := range hosts {
+		c := e.Recap[host]
+		fmt.Fprintf(b, "%-*s  ok=%d changed=%d failed=%d skipped=%d", width, host, c.OK, c.Changed, c.Failed, c.Skipped)
+		if e.Check {
+			fmt.Fprintf(b, " pending=%d", c.Pending)
+		}
+		if c.Unreachable {
+			b.WriteString(" " + h.paint(red, "unreachable"))
+		}
+		b.WriteString("\n")
+	}
+	if e.DurationMS > 0 {
+		fmt.Fprintf(b, "took %s\n", formatMS(e.DurationMS))
+	}
+}
