@@ -1,0 +1,389 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/sirupsen/logrus"
+	"gopkg.in/yaml.v3"
+
+	"github.com/provision-tool/provision/engine"
+	"github.com/provision-tool/provision/facts"
+	"github.com/provision-tool/provision/playbook"
+	"github.com/provision-tool/provision/report"
+	"github.com/provision-tool/provision/tasks"
+)
+
+// Exit codes, documented in docs/cli.md.
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitPending = 2
+)
+
+const usage = `usage: provision <command> [flags] [args]
+
+commands:
+  apply PLAYBOOK      bring this host to the state the playbook describes
+  check PLAYBOOK      show what apply would change; change nothing (apply --check)
+  validate PLAYBOOK   report every problem in a playbook, without a host
+  facts               print what provision knows about this host
+  doc [MODULE]        print a module's reference (doc -w DIR writes them all)
+  version             print the version
+
+exit codes: 0 converged, 1 failed or invalid input, 2 changes pending (check mode)
+run "provision <command> -h" for a command's flags
+`
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitFailed
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "apply":
+		return e.apply(ctx, rest, false)
+	case "check":
+		return e.apply(ctx, rest, true)
+	case "validate":
+		return e.validate(rest)
+	case "facts":
+		return e.facts(rest)
+	case "doc":
+		return e.doc(rest)
+	case "version", "--version":
+		fmt.Fprintln(stdout, "provision", version)
+		return exitOK
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "provision: unknown command %q%s\n\n%s", cmd, playbook.Suggest(cmd, []string{"apply", "check", "validate", "facts", "doc", "version"}), usage)
+	return exitFailed
+}
+
+// parse parses flags that may come before or after positional arguments,
+// as ansible-playbook allows.
+func parse(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		if args[0] == "--" {
+			return append(pos, args[1:]...), nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+type listFlag []string
+
+func (l *listFlag) String() string { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error {
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			*l = append(*l, p)
+		}
+	}
+	return nil
+}
+
+type extraVars struct{ vars map[string]any }
+
+func (x *extraVars) String() string { return "" }
+func (x *extraVars) Set(s string) error {
+	if x.vars == nil {
+		x.vars = map[string]any{}
+	}
+	if strings.HasPrefix(s, "@") {
+		data, err := os.ReadFile(s[1:])
+		if err != nil {
+			return err
+		}
+		var m map[string]any
+		if err := yaml.Unmarshal(data, &m); err != nil {
+			return fmt.Errorf("%s: %v", s[1:], err)
+		}
+		for k, v := range m {
+			x.vars[k] = v
+		}
+		return nil
+	}
+	if strings.HasPrefix(strings.TrimSpace(s), "{") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(s), &m); err != nil {
+			return fmt.Errorf("-e %s: %v", s, err)
+		}
+		for k, v := range m {
+			x.vars[k] = v
+		}
+		return nil
+	}
+	for _, kv := range strings.Fields(s) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("-e %q: want key=value, @file or a JSON object", kv)
+		}
+		x.vars[k] = v
+	}
+	return nil
+}
+
+type applyFlags struct {
+	check, diff, noVerify, verbose bool
+	output                         string
+	tags, skipTags                 listFlag
+	extra                          extraVars
+}
+
+func (e *env) apply(ctx context.Context, args []string, check bool) int {
+	name := "apply"
+	if check {
+		name = "check"
+	}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	var f applyFlags
+	fs.BoolVar(&f.check, "check", check, "change nothing; exit 2 when changes are pending")
+	fs.BoolVar(&f.check, "C", check, "short for --check")
+	fs.BoolVar(&f.diff, "diff", false, "show file changes as unified diffs")
+	fs.BoolVar(&f.diff, "D", false, "short for --diff")
+	fs.BoolVar(&f.noVerify, "no-verify", false, "skip the second check after each apply")
+	fs.BoolVar(&f.verbose, "v", false, "verbose: show changes of every task and debug logs")
+	fs.StringVar(&f.output, "output", "human", "output format: human or json (one event per line)")
+	fs.Var(&f.tags, "tags", "run only tasks with these tags (comma separated)")
+	fs.Var(&f.tags, "t", "short for --tags")
+	fs.Var(&f.skipTags, "skip-tags", "skip tasks with these tags")
+	fs.Var(&f.extra, "e", "extra variables: key=value, @file.yml or a JSON object (repeatable)")
+	fs.Var(&f.extra, "extra-vars", "long for -e")
+	fs.Usage = func() {
+		fmt.Fprintf(e.stderr, "usage: provision %s [flags] PLAYBOOK\n", name)
+		fs.PrintDefaults()
+	}
+	pos, err := parse(fs, args)
+	if err != nil {
+		return exitFailed
+	}
+	if len(pos) != 1 {
+		fs.Usage()
+		return exitFailed
+	}
+	if f.output != "human" && f.output != "json" {
+		fmt.Fprintf(e.stderr, "provision: --output must be human or json, not %q\n", f.output)
+		return exitFailed
+	}
+	pb, err := playbook.Load(pos[0])
+	if err != nil {
+		e.printErr(err)
+		return exitFailed
+	}
+	start := time.Now()
+	sink := e.sink(f.output, f.diff, f.verbose)
+	root := "/"
+	fx := facts.New(root)
+	sys := &tasks.System{Root: root, Runner: tasks.ExecRunner{Facts: fx}, Facts: fx, Log: newLogger(e.stderr, f.verbose), SourceDir: pb.Dir}
+	counts, err := engine.Run(ctx, pb, sys, engine.Options{
+		Host: "localhost", Check: f.check, NoVerify: f.noVerify,
+		Tags: f.tags, SkipTags: f.skipTags, ExtraVars: f.extra.vars, Sink: sink,
+	})
+	if err != nil {
+		var locked *engine.ErrLocked
+		if errors.As(err, &locked) {
+			fmt.Fprintf(e.stderr, "provision: %v\n", err)
+			return exitFailed
+		}
+		if counts == nil {
+			fmt.Fprintf(e.stderr, "provision: %v\n", err)
+			return exitFailed
+		}
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
+	}
+	sink.Emit(report.Event{V: report.SchemaVersion, Type: report.Recap, Time: time.Now().UTC(), Check: f.check,
+		Recap: map[string]*report.Counts{"localhost": counts}, DurationMS: float64(time.Since(start).Microseconds()) / 1000})
+	switch {
+	case counts.Failed > 0 || err != nil:
+		return exitFailed
+	case f.check && counts.Pending > 0:
+		return exitPending
+	}
+	return exitOK
+}
+
+func (e *env) sink(output string, diff, verbose bool) report.Sink {
+	if output == "json" {
+		return report.NewJSON(e.stdout)
+	}
+	color := false
+	if f, ok := e.stdout.(*os.File); ok && os.Getenv("NO_COLOR") == "" {
+		color = isatty.IsTerminal(f.Fd())
+	}
+	return &report.Human{W: e.stdout, Color: color, Diff: diff, Verbose: verbose}
+}
+
+// printErr prints an error; playbook errors one per line, file:line:col first.
+func (e *env) printErr(err error) {
+	var errs playbook.Errors
+	if errors.As(err, &errs) {
+		for _, x := range errs {
+			fmt.Fprintln(e.stderr, x.Error())
+		}
+		fmt.Fprintf(e.stderr, "%d %s\n", len(errs), plural(len(errs), "problem", "problems"))
+		return
+	}
+	fmt.Fprintf(e.stderr, "provision: %v\n", err)
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+func (e *env) validate(args []string) int {
+	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	fs.Usage = func() { fmt.Fprintln(e.stderr, "usage: provision validate PLAYBOOK...") }
+	pos, err := parse(fs, args)
+	if err != nil {
+		return exitFailed
+	}
+	if len(pos) == 0 {
+		fs.Usage()
+		return exitFailed
+	}
+	var all playbook.Errors
+	for _, p := range pos {
+		_, err := playbook.Load(p)
+		var errs playbook.Errors
+		switch {
+		case errors.As(err, &errs):
+			all = append(all, errs...)
+		case err != nil:
+			fmt.Fprintf(e.stderr, "provision: %v\n", err)
+			return exitFailed
+		}
+	}
+	if len(all) > 0 {
+		e.printErr(all)
+		return exitFailed
+	}
+	for _, p := range pos {
+		fmt.Fprintf(e.stdout, "%s: ok\n", p)
+	}
+	return exitOK
+}
+
+func (e *env) facts(args []string) int {
+	fs := flag.NewFlagSet("facts", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	output := fs.String("output", "human", "human or json")
+	root := fs.String("root", "/", "read the facts of the filesystem rooted here (an image)")
+	if _, err := parse(fs, args); err != nil {
+		return exitFailed
+	}
+	m := facts.New(*root).Map()
+	if *output == "json" {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		enc.Encode(m)
+		return exitOK
+	}
+	printFacts(e.stdout, "", m)
+	return exitOK
+}
+
+func printFacts(w io.Writer, prefix string, m map[string]any) {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if sub, ok := m[k].(map[string]any); ok {
+			printFacts(w, prefix+k+".", sub)
+			continue
+		}
+		fmt.Fprintf(w, "%-28s %s\n", prefix+k, playbook.Stringify(m[k]))
+	}
+}
+
+func (e *env) doc(args []string) int {
+	fs := flag.NewFlagSet("doc", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	dir := fs.String("w", "", "write every module's page into this directory")
+	pos, err := parse(fs, args)
+	if err != nil {
+		return exitFailed
+	}
+	if *dir != "" {
+		for _, m := range tasks.Modules() {
+			if err := os.WriteFile(filepath.Join(*dir, m.Name+".md"), []byte(m.Markdown()), 0o644); err != nil {
+				fmt.Fprintf(e.stderr, "provision: %v\n", err)
+				return exitFailed
+			}
+		}
+		return exitOK
+	}
+	if len(pos) == 0 {
+		for _, m := range tasks.Modules() {
+			fmt.Fprintf(e.stdout, "%-16s %s\n", m.Name, m.Summary)
+		}
+		return exitOK
+	}
+	for _, name := range pos {
+		m, ok := tasks.Lookup(name)
+		if !ok {
+			var names []string
+			for _, m := range tasks.Modules() {
+				names = append(names, m.Name)
+			}
+			fmt.Fprintf(e.stderr, "provision: no module %q%s\n", name, playbook.Suggest(name, names))
+			return exitFailed
+		}
+		fmt.Fprint(e.stdout, m.Markdown())
+	}
+	return exitOK
+}
+
+// logger adapts logrus to tasks.Logger.
+type logger struct{ l *logrus.Logger }
+
+func newLogger(w io.Writer, verbose bool) tasks.Logger {
+	l := logrus.New()
+	l.SetOutput(w)
+	l.SetLevel(logrus.WarnLevel)
+	if verbose {
+		l.SetLevel(logrus.DebugLevel)
+	}
+	return logger{l}
+}
+
+func (l logger) Debugf(format string, args ...any) { l.l.Debugf(format, args...) }
+func (l logger) Warnf(format string, args ...any)  { l.l.Warnf(format, args...) }
