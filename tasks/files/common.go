@@ -1,0 +1,476 @@
+// Package files provides the file, copy and template modules. They share one
+// planner: Check compares the host path with the wanted type, content, mode,
+// owner and group and returns one Change per difference; Apply carries out
+// the single operation Check recorded in Plan.Data (an atomic write, a mkdir,
+// a chmod/chown, a removal or an atomic symlink swap).
+//
+// None of the modules follows a symlink at the managed path: a link there is
+// replaced (copy, template, file with content), refused (state directory) or
+// managed as the link itself (state link, absent). Following links would let
+// a path in an image root escape that root.
+package files
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"syscall"
+	"unicode/utf8"
+
+	"github.com/provision-tool/provision/tasks"
+)
+
+// Default modes for what the modules create when no mode is given. They do
+// not depend on the agent's umask, so runs are reproducible.
+const (
+	defaultFileMode = 0o644
+	defaultDirMode  = 0o755
+)
+
+// attrs is the wanted mode, owner and group of a path. A nil Mode and a
+// negative UID or GID leave that attribute alone.
+type attrs struct {
+	Mode     *uint32
+	UID, GID int
+	Owner    string // as written in the task, for the plan
+	Group    string
+}
+
+// resolveAttrs parses mode and resolves owner and group against the host's
+// accounts. A number that is not in /etc/passwd (or /etc/group) is used as
+// is, like chown does.
+func resolveAttrs(sys *tasks.System, mode, owner, group string) (attrs, error) {
+	a := attrs{UID: -1, GID: -1, Owner: owner, Group: group}
+	if mode != "" {
+		m, err := tasks.ParseMode(mode)
+		if err != nil {
+			return a, err
+		}
+		a.Mode = &m
+	}
+	if owner != "" {
+		uid, err := sys.ResolveOwner(owner)
+		if err != nil {
+			n, nerr := strconv.Atoi(owner)
+			if nerr != nil || n < 0 {
+				return a, tasks.BadArg("owner", err.Error())
+			}
+			uid = n
+		}
+		a.UID = uid
+	}
+	if group != "" {
+		gid, err := sys.ResolveGroup(group)
+		if err != nil {
+			n, nerr := strconv.Atoi(group)
+			if nerr != nil || n < 0 {
+				return a, tasks.BadArg("group", err.Error())
+			}
+			gid = n
+		}
+		a.GID = gid
+	}
+	return a, nil
+}
+
+// validateAttrs checks mode, owner and group without touching the host.
+func validateAttrs(mode, owner, group string) error {
+	if _, err := tasks.ParseMode(mode); err != nil {
+		return err
+	}
+	if len(owner) > 0 && owner[0] == '-' {
+		return tasks.BadArg("owner", "must not start with '-'")
+	}
+	if len(group) > 0 && group[0] == '-' {
+		return tasks.BadArg("group", "must not start with '-'")
+	}
+	return nil
+}
+
+// validatePath checks that an argument is an absolute path.
+func validatePath(arg, p string, required bool) error {
+	if p == "" {
+		if required {
+			return tasks.BadArg(arg, "is required")
+		}
+		return nil
+	}
+	if !filepath.IsAbs(p) {
+		return tasks.BadArg(arg, "must be an absolute path: "+p)
+	}
+	return nil
+}
+
+// op is what Apply does, decided by Check and carried in Plan.Data.
+type op struct {
+	Kind    opKind
+	Path    string
+	Content []byte
+	Mode    *uint32 // nil: keep (or the default for a new path)
+	UID     int     // -1: keep
+	GID     int     // -1: keep
+	Backup  string  // for opWrite: where to keep the old content
+	Target  string  // for opLink
+}
+
+type opKind int
+
+const (
+	opWrite     opKind = iota + 1 // write a regular file atomically
+	opAttrs                       // chown/chmod an existing path
+	opMkdir                       // create a directory and its parents
+	opRemove                      // remove a file, link or empty directory
+	opRemoveAll                   // remove a directory tree
+	opLink                        // create or replace a symlink atomically
+)
+
+// kind names the type of an existing path for the plan.
+func kind(fi fs.FileInfo) string {
+	switch m := fi.Mode(); {
+	case m.IsRegular():
+		return "file"
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeSymlink != 0:
+		return "link"
+	case m&fs.ModeNamedPipe != 0:
+		return "fifo"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
+}
+
+// unixMode returns the permission bits of fi with setuid, setgid and sticky
+// as in chmod(1).
+func unixMode(fi fs.FileInfo) uint32 {
+	m := fi.Mode()
+	u := uint32(m.Perm())
+	if m&fs.ModeSetuid != 0 {
+		u |= 0o4000
+	}
+	if m&fs.ModeSetgid != 0 {
+		u |= 0o2000
+	}
+	if m&fs.ModeSticky != 0 {
+		u |= 0o1000
+	}
+	return u
+}
+
+// fileMode converts chmod(1) bits to an fs.FileMode for os.Chmod.
+func fileMode(u uint32) fs.FileMode {
+	m := fs.FileMode(u & 0o777)
+	if u&0o4000 != 0 {
+		m |= fs.ModeSetuid
+	}
+	if u&0o2000 != 0 {
+		m |= fs.ModeSetgid
+	}
+	if u&0o1000 != 0 {
+		m |= fs.ModeSticky
+	}
+	return m
+}
+
+func fmtMode(u uint32) string { return fmt.Sprintf("%04o", u) }
+
+// userName renders a UID for the plan: the user's name when the host knows
+// it, else the number.
+func userName(sys *tasks.System, uid int) string {
+	s := strconv.Itoa(uid)
+	if u, ok := sys.Facts.LookupUser(s); ok {
+		return u.Name
+	}
+	return s
+}
+
+// groupName renders a GID for the plan like userName.
+func groupName(sys *tasks.System, gid int) string {
+	s := strconv.Itoa(gid)
+	if g, ok := sys.Facts.LookupGroup(s); ok {
+		return g.Name
+	}
+	return s
+}
+
+// planAttrs adds mode, owner and group changes to p and records them in o.
+// fi is the existing path, or nil when it will be created, in which case
+// every requested attribute is a change from "".
+func planAttrs(sys *tasks.System, p *tasks.Plan, o *op, fi fs.FileInfo, a attrs) {
+	if a.Mode != nil {
+		switch {
+		case fi == nil:
+			p.Add("mode", "", fmtMode(*a.Mode))
+			o.Mode = a.Mode
+		case unixMode(fi) != *a.Mode:
+			p.Add("mode", fmtMode(unixMode(fi)), fmtMode(*a.Mode))
+			o.Mode = a.Mode
+		}
+	}
+	uid, gid := -1, -1
+	if fi != nil {
+		uid, gid = tasks.FileOwner(fi)
+	}
+	if a.UID >= 0 && (fi == nil || uid != a.UID) {
+		before := ""
+		if fi != nil {
+			before = userName(sys, uid)
+		}
+		p.Add("owner", before, a.Owner)
+		o.UID = a.UID
+	}
+	if a.GID >= 0 && (fi == nil || gid != a.GID) {
+		before := ""
+		if fi != nil {
+			before = groupName(sys, gid)
+		}
+		p.Add("group", before, a.Group)
+		o.GID = a.GID
+	}
+}
+
+// checkParent makes sure the directory a new path goes into exists: like
+// Ansible, the file-writing modules do not create missing parents.
+func checkParent(sys *tasks.System, p string) error {
+	parent := filepath.Dir(filepath.Clean(p))
+	fi, err := sys.Stat(parent)
+	if missing(err) {
+		return fmt.Errorf("parent directory %s does not exist", parent)
+	}
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return fmt.Errorf("parent %s is not a directory", parent)
+	}
+	return nil
+}
+
+// regularFile describes a regular file the modules want at Path. A nil
+// Content means "keep whatever is there" (the file module without content),
+// which requires the file to exist.
+type regularFile struct {
+	Path    string
+	Content []byte
+	Attrs   attrs
+	Backup  bool
+}
+
+// planRegular is the shared Check of file (state file), copy and template.
+func planRegular(sys *tasks.System, w regularFile) (tasks.Plan, error) {
+	var p tasks.Plan
+	o := &op{Kind: opWrite, Path: w.Path, Content: w.Content, UID: -1, GID: -1}
+	fi, err := sys.Lstat(w.Path)
+	switch {
+	case missing(err):
+		if w.Content == nil {
+			return p, fmt.Errorf("%s does not exist (give content, or use state: directory)", w.Path)
+		}
+		if err := checkParent(sys, w.Path); err != nil {
+			return p, err
+		}
+		p.Add("state", "absent", "file")
+		p.Changes = append(p.Changes, contentChange(w.Path, nil, w.Content))
+		planAttrs(sys, &p, o, nil, w.Attrs)
+	case err != nil:
+		return p, err
+	case fi.IsDir():
+		return p, fmt.Errorf("%s is a directory", w.Path)
+	case !fi.Mode().IsRegular():
+		if w.Content == nil {
+			return p, fmt.Errorf("%s is a %s, not a regular file", w.Path, kind(fi))
+		}
+		// A link or special file is replaced by the new file. Its own
+		// mode and owner mean nothing for the file, so plan as for a new one.
+		p.Add("state", kind(fi), "file")
+		p.Changes = append(p.Changes, contentChange(w.Path, nil, w.Content))
+		planAttrs(sys, &p, o, nil, w.Attrs)
+	default:
+		rewrite := false
+		if w.Content != nil {
+			old, err := sys.ReadFile(w.Path)
+			if err != nil {
+				return p, err
+			}
+			if !bytes.Equal(old, w.Content) {
+				rewrite = true
+				p.Changes = append(p.Changes, contentChange(w.Path, old, w.Content))
+				if w.Backup {
+					o.Backup = w.Path + "~"
+				}
+			}
+		}
+		planAttrs(sys, &p, o, fi, w.Attrs)
+		if p.Empty() {
+			return p, nil
+		}
+		if !rewrite {
+			// Only attributes differ: chown/chmod in place.
+			o.Kind, o.Content = opAttrs, nil
+		}
+	}
+	if o.Kind == opWrite && o.Mode == nil && (fi == nil || !fi.Mode().IsRegular()) {
+		m := uint32(defaultFileMode)
+		o.Mode = &m
+	}
+	p.Data = o
+	return p, nil
+}
+
+// contentChange renders a content difference. Text goes in full with Path
+// set, so --diff shows a unified diff; when either side is binary (not
+// UTF-8, or containing NUL) both sides are summarized instead.
+func contentChange(path string, before, after []byte) tasks.Change {
+	if isBinary(before) || isBinary(after) {
+		return tasks.Change{Field: "content", Before: summarize(before), After: summarize(after)}
+	}
+	return tasks.Change{Field: "content", Path: path, Before: string(before), After: string(after)}
+}
+
+func isBinary(b []byte) bool {
+	return !utf8.Valid(b) || bytes.IndexByte(b, 0) >= 0
+}
+
+// summarize describes content by size and hash; nil (absent) gives "".
+func summarize(b []byte) string {
+	if b == nil {
+		return ""
+	}
+	sum := sha256.Sum256(b)
+	what := "text"
+	if isBinary(b) {
+		what = "binary"
+	}
+	return fmt.Sprintf("(%s, %d bytes, sha256 %s)", what, len(b), hex.EncodeToString(sum[:]))
+}
+
+// apply carries out the operation Check recorded in the plan.
+func apply(sys *tasks.System, p tasks.Plan) error {
+	if p.Empty() {
+		return nil
+	}
+	o, ok := p.Data.(*op)
+	if !ok || o == nil {
+		return errors.New("plan has no file operation (was it made by Check?)")
+	}
+	switch o.Kind {
+	case opWrite:
+		fa := tasks.FileAttrs{UID: o.UID, GID: o.GID}
+		if o.Mode != nil {
+			fa.Mode = fileMode(*o.Mode)
+		}
+		return sys.WriteFile(o.Path, o.Content, fa, o.Backup)
+	case opAttrs:
+		hp, err := sys.Path(o.Path)
+		if err != nil {
+			return err
+		}
+		return setAttrs(hp, o, true)
+	case opMkdir:
+		hp, err := sys.Path(o.Path)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(hp, defaultDirMode); err != nil {
+			return err
+		}
+		m := uint32(defaultDirMode)
+		if o.Mode == nil {
+			o.Mode = &m
+		}
+		return setAttrs(hp, o, true)
+	case opRemove, opRemoveAll:
+		hp, err := sys.Path(o.Path)
+		if err != nil {
+			return err
+		}
+		if hp == "/" || hp == filepath.Clean(sys.Root) {
+			return errors.New("refusing to remove /")
+		}
+		if o.Kind == opRemoveAll {
+			err = os.RemoveAll(hp)
+		} else {
+			err = os.Remove(hp)
+		}
+		if err != nil {
+			return err
+		}
+		return syncDir(filepath.Dir(hp))
+	case opLink:
+		hp, err := sys.Path(o.Path)
+		if err != nil {
+			return err
+		}
+		return swapSymlink(hp, o)
+	}
+	return fmt.Errorf("unknown file operation %d", o.Kind)
+}
+
+// setAttrs chowns (without following a final link) and then chmods hp:
+// chown clears setuid bits, so chmod comes last.
+func setAttrs(hp string, o *op, chmod bool) error {
+	if o.UID >= 0 || o.GID >= 0 {
+		if err := os.Lchown(hp, o.UID, o.GID); err != nil {
+			return err
+		}
+	}
+	if chmod && o.Mode != nil {
+		if err := os.Chmod(hp, fileMode(*o.Mode)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// swapSymlink makes hp a symlink to o.Target atomically: a temp link in the
+// same directory is renamed over hp, so hp never goes missing.
+func swapSymlink(hp string, o *op) error {
+	dir := filepath.Dir(hp)
+	var tmp string
+	for i := 0; ; i++ {
+		tmp = filepath.Join(dir, "."+filepath.Base(hp)+".provision-"+rand.Text()[:12])
+		err := os.Symlink(o.Target, tmp)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, fs.ErrExist) || i > 10 {
+			return err
+		}
+	}
+	if err := setAttrs(tmp, o, false); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if err := os.Rename(tmp, hp); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(dir)
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	// Some filesystems cannot sync a directory; the rename is still done.
+	_ = d.Sync()
+	return nil
+}
+
+// missing reports whether err says a path does not exist, including the
+// ENOTDIR of a path whose parent is a file.
+func missing(err error) bool {
+	return errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR)
+}

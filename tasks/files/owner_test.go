@@ -1,0 +1,146 @@
+package files
+
+import (
+	"context"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/provision-tool/provision/tasks"
+	"github.com/provision-tool/provision/tasks/taskstest"
+)
+
+const (
+	passwd = "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n"
+	group  = "root:x:0:\nstaff:x:50:\nalice:x:1000:\n"
+)
+
+func withAccounts(t *testing.T, sys *tasks.System) {
+	taskstest.WriteFile(t, sys, "/etc/passwd", passwd)
+	taskstest.WriteFile(t, sys, "/etc/group", group)
+}
+
+func ownerOf(t *testing.T, sys *tasks.System, p string) (uid, gid uint32) {
+	t.Helper()
+	fi, err := os.Lstat(sys.MustPath(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	return st.Uid, st.Gid
+}
+
+func wantOwner(p string, uid, gid uint32) func(t *testing.T, sys *tasks.System) {
+	return func(t *testing.T, sys *tasks.System) {
+		t.Helper()
+		if u, g := ownerOf(t, sys, p); u != uid || g != gid {
+			t.Errorf("%s owned by %d:%d, want %d:%d", p, u, g, uid, gid)
+		}
+	}
+}
+
+// TestOwner needs root to chown.
+func TestOwner(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("chown needs root")
+	}
+	chown := func(p string, uid, gid int) func(*testing.T, *tasks.System) {
+		return func(t *testing.T, sys *tasks.System) {
+			if err := os.Lchown(sys.MustPath(p), uid, gid); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	both := func(fns ...func(*testing.T, *tasks.System)) func(*testing.T, *tasks.System) {
+		return func(t *testing.T, sys *tasks.System) {
+			for _, f := range fns {
+				f(t, sys)
+			}
+		}
+	}
+	runCases(t, []planCase{{
+		name:  "new file with owner and group",
+		setup: withAccounts,
+		task:  &Copy{Content: str("x\n"), Dest: "/etc/app.conf", Owner: "alice", Group: "staff", Mode: "0640"},
+		want: []tasks.Change{
+			{Field: "state", Before: "absent", After: "file"},
+			{Field: "content", Path: "/etc/app.conf", Before: "", After: "x\n"},
+			{Field: "mode", Before: "", After: "0640"},
+			{Field: "owner", Before: "", After: "alice"},
+			{Field: "group", Before: "", After: "staff"},
+		},
+		after: wantOwner("/etc/app.conf", 1000, 50),
+	}, {
+		name: "owner of an existing file, content kept",
+		setup: both(withAccounts, func(t *testing.T, sys *tasks.System) {
+			taskstest.WriteFile(t, sys, "/etc/app.conf", "x\n")
+		}, chown("/etc/app.conf", 0, 0)),
+		task:  &File{Path: "/etc/app.conf", Owner: "alice"},
+		want:  []tasks.Change{{Field: "owner", Before: "root", After: "alice"}},
+		after: wantOwner("/etc/app.conf", 1000, 0),
+	}, {
+		name: "numbers not in passwd are used as is",
+		setup: both(withAccounts, func(t *testing.T, sys *tasks.System) {
+			taskstest.WriteFile(t, sys, "/etc/app.conf", "x\n")
+		}, chown("/etc/app.conf", 0, 0)),
+		task: &File{Path: "/etc/app.conf", Owner: "1234", Group: "4321"},
+		want: []tasks.Change{
+			{Field: "owner", Before: "root", After: "1234"},
+			{Field: "group", Before: "root", After: "4321"},
+		},
+		after: wantOwner("/etc/app.conf", 1234, 4321),
+	}, {
+		name: "setuid survives the chown",
+		setup: both(withAccounts, func(t *testing.T, sys *tasks.System) {
+			taskstest.WriteFile(t, sys, "/usr/bin/tool", "x\n")
+		}, chown("/usr/bin/tool", 0, 0)),
+		task: &File{Path: "/usr/bin/tool", Owner: "alice", Mode: "4750"},
+		want: []tasks.Change{
+			{Field: "mode", Before: "0644", After: "4750"},
+			{Field: "owner", Before: "root", After: "alice"},
+		},
+		after: func(t *testing.T, sys *tasks.System) {
+			if m := modeOf(t, sys, "/usr/bin/tool"); m != "4750" {
+				t.Errorf("mode %s", m)
+			}
+		},
+	}, {
+		name:  "directory owner",
+		setup: withAccounts,
+		task:  &File{Path: "/home/alice/.config", State: "directory", Owner: "alice", Group: "alice", Mode: "0700"},
+		want: []tasks.Change{
+			{Field: "state", Before: "absent", After: "directory"},
+			{Field: "mode", Before: "", After: "0700"},
+			{Field: "owner", Before: "", After: "alice"},
+			{Field: "group", Before: "", After: "alice"},
+		},
+		after: wantOwner("/home/alice/.config", 1000, 1000),
+	}, {
+		name:  "link owner, not the target's",
+		setup: both(withAccounts, func(t *testing.T, sys *tasks.System) { symlink(t, sys, "/etc/passwd", "/srv/l") }, chown("/srv/l", 0, 0)),
+		task:  &File{Path: "/srv/l", State: "link", Src: "/etc/passwd", Owner: "alice"},
+		want:  []tasks.Change{{Field: "owner", Before: "root", After: "alice"}},
+		after: both(wantOwner("/srv/l", 1000, 0), wantOwner("/etc/passwd", 0, 0)),
+	}, {
+		name:  "new link target keeps the wanted owner",
+		setup: both(withAccounts, func(t *testing.T, sys *tasks.System) { symlink(t, sys, "/a", "/srv/l") }, chown("/srv/l", 1000, 50)),
+		task:  &File{Path: "/srv/l", State: "link", Src: "/b", Owner: "alice"},
+		want:  []tasks.Change{{Field: "target", Before: "/a", After: "/b"}},
+		after: wantOwner("/srv/l", 1000, 50),
+	}})
+}
+
+func TestUnknownOwner(t *testing.T) {
+	sys, _ := taskstest.New(t)
+	withAccounts(t, sys)
+	for _, task := range []tasks.Task{
+		&File{Path: "/etc/passwd", Owner: "bob"},
+		&Copy{Content: str(""), Dest: "/etc/passwd", Group: "wheel"},
+	} {
+		_, err := task.Check(context.Background(), sys)
+		if err == nil || !strings.Contains(err.Error(), "no such") {
+			t.Errorf("%T: err = %v, want no such user/group", task, err)
+		}
+	}
+}
