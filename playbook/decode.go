@@ -210,6 +210,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, name string) {
 		}
 	}
 	seen := map[string]bool{}
+	suggested := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
 		idx, ok := fields[k.Value]
@@ -218,7 +219,12 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, name string) {
 			if name != "" {
 				what = "key in " + name
 			}
-			d.fail(k, "unknown %s %q%s", what, k.Value, Suggest(k.Value, names))
+			hint := Suggest(k.Value, names)
+			if hint != "" {
+				// Do not also report the misspelt argument as missing.
+				suggested[strings.Split(hint, `"`)[1]] = true
+			}
+			d.fail(k, "unknown %s %q%s", what, k.Value, hint)
 			continue
 		}
 		if seen[k.Value] {
@@ -233,7 +239,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, name string) {
 		d.decode(val, v.Field(idx), full)
 	}
 	for _, an := range names {
-		if t.Field(fields[an]).Tag.Get("required") == "true" && !seen[an] {
+		if t.Field(fields[an]).Tag.Get("required") == "true" && !seen[an] && !suggested[an] {
 			where := ""
 			if name != "" {
 				where = " in " + name

@@ -31,12 +31,12 @@ const (
 
 // Event is one thing that happened during a run.
 type Event struct {
-	V     int       `json:"v"`
-	Type  string    `json:"type"`
-	Time  time.Time `json:"time"`
-	Host  string    `json:"host,omitempty"`
-	Play  string    `json:"play,omitempty"`
-	Task  string    `json:"task,omitempty"`
+	V    int       `json:"v"`
+	Type string    `json:"type"`
+	Time time.Time `json:"time"`
+	Host string    `json:"host,omitempty"`
+	Play string    `json:"play,omitempty"`
+	Task string    `json:"task,omitempty"`
 	// Module is the task's module; "" for meta tasks.
 	Module  string `json:"module,omitempty"`
 	Pos     string `json:"pos,omitempty"`
