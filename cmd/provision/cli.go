@@ -157,7 +157,7 @@ func (x *extraVars) Set(s string) error {
 
 type applyFlags struct {
 	check, diff, noVerify, verbose bool
-	output                         string
+	output, root                   string
 	tags, skipTags                 listFlag
 	extra                          extraVars
 }
@@ -177,6 +177,7 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 	fs.BoolVar(&f.noVerify, "no-verify", false, "skip the second check after each apply")
 	fs.BoolVar(&f.verbose, "v", false, "verbose: show changes of every task and debug logs")
 	fs.StringVar(&f.output, "output", "human", "output format: human or json (one event per line)")
+	fs.StringVar(&f.root, "root", "/", "operate on the files of the tree rooted here (an image, a test tree); tasks that run programs fail")
 	fs.Var(&f.tags, "tags", "run only tasks with these tags (comma separated)")
 	fs.Var(&f.tags, "t", "short for --tags")
 	fs.Var(&f.skipTags, "skip-tags", "skip tasks with these tags")
@@ -205,9 +206,17 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 	}
 	start := time.Now()
 	sink := e.sink(f.output, f.diff, f.verbose)
-	root := "/"
+	root, err := filepath.Abs(f.root)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "provision: --root: %v\n", err)
+		return exitFailed
+	}
 	fx := facts.New(root)
-	sys := &tasks.System{Root: root, Runner: tasks.ExecRunner{Facts: fx}, Facts: fx, Log: newLogger(e.stderr, f.verbose), SourceDir: pb.Dir}
+	var runner tasks.Runner = tasks.ExecRunner{Facts: fx}
+	if root != "/" {
+		runner = noRunner{root: root}
+	}
+	sys := &tasks.System{Root: root, Runner: runner, Facts: fx, Log: newLogger(e.stderr, f.verbose), SourceDir: pb.Dir}
 	counts, err := engine.Run(ctx, pb, sys, engine.Options{
 		Host: "localhost", Check: f.check, NoVerify: f.noVerify,
 		Tags: f.tags, SkipTags: f.skipTags, ExtraVars: f.extra.vars, Sink: sink,
@@ -387,3 +396,11 @@ func newLogger(w io.Writer, verbose bool) tasks.Logger {
 
 func (l logger) Debugf(format string, args ...any) { l.l.Debugf(format, args...) }
 func (l logger) Warnf(format string, args ...any)  { l.l.Warnf(format, args...) }
+
+// noRunner refuses to run programs on a host that is only a directory
+// tree: they would run on the machine itself, not in the tree.
+type noRunner struct{ root string }
+
+func (n noRunner) Run(_ context.Context, c tasks.Cmd) (tasks.Result, error) {
+	return tasks.Result{}, fmt.Errorf("cannot run %s under --root %s: programs would run on this machine, not in the tree", c.Argv[0], n.root)
+}
