@@ -12,7 +12,12 @@ const commonDoc = `Check decides whether the command has to run:
 - with ` + "`removes`" + `, not when that path does not exist;
 - with ` + "`unless`" + `, not when that probe exits 0. The probe runs during
   Check, in check mode too, so it must be read-only (a ` + "`test`" + `, a
-  ` + "`grep -q`" + `, a query). Its output is not shown.
+  ` + "`grep -q`" + `, a query). Its output is not shown. It runs in ` + "`chdir`" + `
+  with ` + "`env`" + `, without ` + "`stdin`" + `.
+
+When ` + "`chdir`" + ` does not exist (yet), Check warns and plans the run
+without running the probe, so that check mode works when an earlier task
+only plans to create the directory; Apply then fails if it is still missing.
 
 Otherwise the plan is one change, ` + "`command: run: ARGV`" + `. In check mode
 (` + "`--check`" + `) that is reported and the command is not run. Apply runs it

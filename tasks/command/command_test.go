@@ -205,6 +205,7 @@ func TestCheck(t *testing.T) {
 
 func TestApplyRunsWhatCheckPlanned(t *testing.T) {
 	sys, fr := taskstest.New(t)
+	taskstest.WriteFile(t, sys, "/srv/.keep", "")
 	fr.Reply("/usr/bin/app", "line 1\nline 2\n", 0)
 	task := &Command{
 		Argv:  []string{"/usr/bin/app", "a b"},
@@ -235,6 +236,7 @@ func TestApplyRunsWhatCheckPlanned(t *testing.T) {
 
 func TestProbeGetsChdirAndEnvButNoStdin(t *testing.T) {
 	sys, fr := taskstest.New(t)
+	taskstest.WriteFile(t, sys, "/srv/.keep", "")
 	fr.Reply("probe", "", 0)
 	task := &Command{Cmd: "x", Unless: []string{"probe"}, Chdir: "/srv", Stdin: "in", Env: map[string]string{"K": "v"}}
 	if _, err := task.Check(context.Background(), sys); err != nil {
@@ -243,6 +245,33 @@ func TestProbeGetsChdirAndEnvButNoStdin(t *testing.T) {
 	want := tasks.Cmd{Argv: []string{"probe"}, Dir: "/srv", Env: []string{"K=v"}}
 	if len(fr.Calls) != 1 || !reflect.DeepEqual(fr.Calls[0], want) {
 		t.Fatalf("probe %#v, want %#v", fr.Calls, want)
+	}
+}
+
+// TestMissingChdir: in check mode an earlier task may only have planned
+// the directory, so Check plans the run with a warning instead of failing
+// (and does not run the probe, which would run there).
+func TestMissingChdir(t *testing.T) {
+	sys, fr := taskstest.New(t)
+	p, err := checkOnly(t, sys, &Shell{Cmd: "make", Chdir: "/srv/app", Unless: []string{"test -e out"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(p.Changes, runs("/bin/sh -c make")) || len(fr.Calls) != 0 {
+		t.Fatalf("plan %#v, ran %q", p.Changes, fr.Commands())
+	}
+	want := []string{
+		"chdir /srv/app is not a directory (yet): applying fails unless an earlier task creates it",
+		"the unless probe was not run, since it runs in chdir",
+	}
+	if !reflect.DeepEqual(p.Warnings, want) {
+		t.Errorf("warnings %q", p.Warnings)
+	}
+	// creates still decides first.
+	taskstest.WriteFile(t, sys, "/out", "")
+	p, _ = (&Command{Cmd: "make", Chdir: "/srv/app", Creates: "/out"}).Check(context.Background(), sys)
+	if !p.Empty() {
+		t.Errorf("creates ignored: %s", p)
 	}
 }
 

@@ -59,6 +59,18 @@ func (g guard) plan(ctx context.Context, sys *tasks.System, argv []string) (task
 		sys.Logf().Debugf("not running %s: %s does not exist", quoteArgv(argv), g.removes)
 		return p, nil
 	}
+	if g.chdir != "" {
+		if fi, err := sys.Stat(g.chdir); err != nil || !fi.IsDir() {
+			// An earlier task may only have planned the directory (check
+			// mode): say what would run rather than fail, and let Apply
+			// fail if it is still missing then.
+			p.Warn(fmt.Sprintf("chdir %s is not a directory (yet): applying fails unless an earlier task creates it", g.chdir))
+			if g.unless != nil {
+				p.Warn("the unless probe was not run, since it runs in chdir")
+			}
+			return g.planRun(p, argv), nil
+		}
+	}
 	if g.unless != nil {
 		res, err := sys.Run(ctx, g.cmd(g.unless, false))
 		if err != nil {
@@ -69,10 +81,15 @@ func (g guard) plan(ctx context.Context, sys *tasks.System, argv []string) (task
 			return p, nil
 		}
 	}
+	return g.planRun(p, argv), nil
+}
+
+// planRun adds the planned run of argv to p.
+func (g guard) planRun(p tasks.Plan, argv []string) tasks.Plan {
 	p.Add("command", "", "run: "+quoteArgv(argv))
 	c := g.cmd(argv, true)
 	p.Data = &c
-	return p, nil
+	return p
 }
 
 // run is the Apply shared by command and shell.

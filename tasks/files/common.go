@@ -41,6 +41,10 @@ type attrs struct {
 	UID, GID int
 	Owner    string // as written in the task, for the plan
 	Group    string
+	// UnknownOwner and UnknownGroup mark a name the host does not know
+	// yet: an earlier task may create the account, so Check plans the
+	// change with a warning and Apply resolves the name again.
+	UnknownOwner, UnknownGroup bool
 }
 
 // resolveAttrs parses mode and resolves owner and group against the host's
@@ -55,29 +59,34 @@ func resolveAttrs(sys *tasks.System, mode, owner, group string) (attrs, error) {
 		}
 		a.Mode = &m
 	}
-	if owner != "" {
-		uid, err := sys.ResolveOwner(owner)
-		if err != nil {
-			n, nerr := strconv.Atoi(owner)
-			if nerr != nil || n < 0 {
-				return a, tasks.BadArg("owner", err.Error())
-			}
-			uid = n
-		}
-		a.UID = uid
+	var err error
+	a.UID, a.UnknownOwner, err = resolveID(sys.ResolveOwner, owner)
+	if err != nil {
+		return a, tasks.BadArg("owner", err.Error())
 	}
-	if group != "" {
-		gid, err := sys.ResolveGroup(group)
-		if err != nil {
-			n, nerr := strconv.Atoi(group)
-			if nerr != nil || n < 0 {
-				return a, tasks.BadArg("group", err.Error())
-			}
-			gid = n
-		}
-		a.GID = gid
+	a.GID, a.UnknownGroup, err = resolveID(sys.ResolveGroup, group)
+	if err != nil {
+		return a, tasks.BadArg("group", err.Error())
 	}
 	return a, nil
+}
+
+// resolveID resolves a user or group name or number; "" gives -1. A name
+// the host does not know gives unknown=true.
+func resolveID(resolve func(string) (int, error), name string) (id int, unknown bool, err error) {
+	if name == "" {
+		return -1, false, nil
+	}
+	if id, err := resolve(name); err == nil {
+		return id, false, nil
+	}
+	if n, err := strconv.Atoi(name); err == nil {
+		if n < 0 {
+			return 0, false, fmt.Errorf("negative id %d", n)
+		}
+		return n, false, nil
+	}
+	return -1, true, nil
 }
 
 // validateAttrs checks mode, owner and group without touching the host.
@@ -118,6 +127,9 @@ type op struct {
 	GID     int     // -1: keep
 	Backup  string  // for opWrite: where to keep the old content
 	Target  string  // for opLink
+	// OwnerName and GroupName are names Check could not resolve; Apply
+	// resolves them into UID and GID.
+	OwnerName, GroupName string
 }
 
 type opKind int
@@ -221,21 +233,29 @@ func planAttrs(sys *tasks.System, p *tasks.Plan, o *op, fi fs.FileInfo, a attrs)
 	if fi != nil {
 		uid, gid = tasks.FileOwner(fi)
 	}
-	if a.UID >= 0 && (fi == nil || uid != a.UID) {
+	if a.UnknownOwner || a.UID >= 0 && (fi == nil || uid != a.UID) {
 		before := ""
 		if fi != nil {
 			before = userName(sys, uid)
 		}
 		p.Add("owner", before, a.Owner)
 		o.UID = a.UID
+		if a.UnknownOwner {
+			o.OwnerName = a.Owner
+			p.Warn(fmt.Sprintf("no such user %q (applying fails unless an earlier task creates it)", a.Owner))
+		}
 	}
-	if a.GID >= 0 && (fi == nil || gid != a.GID) {
+	if a.UnknownGroup || a.GID >= 0 && (fi == nil || gid != a.GID) {
 		before := ""
 		if fi != nil {
 			before = groupName(sys, gid)
 		}
 		p.Add("group", before, a.Group)
 		o.GID = a.GID
+		if a.UnknownGroup {
+			o.GroupName = a.Group
+			p.Warn(fmt.Sprintf("no such group %q (applying fails unless an earlier task creates it)", a.Group))
+		}
 	}
 }
 
@@ -254,6 +274,16 @@ func checkParent(sys *tasks.System, p string) error {
 		return fmt.Errorf("parent %s is not a directory", parent)
 	}
 	return nil
+}
+
+// warnParent warns in the plan when the directory a new path goes into
+// does not exist. It is a warning, not an error, so that check mode can
+// show a file an earlier task's (only planned) directory would hold; Apply
+// then fails with checkParent's error unless that directory exists by then.
+func warnParent(sys *tasks.System, p *tasks.Plan, path string) {
+	if err := checkParent(sys, path); err != nil {
+		p.Warn(err.Error() + " (applying fails unless an earlier task creates it)")
+	}
 }
 
 // regularFile describes a regular file the modules want at Path. A nil
@@ -276,9 +306,7 @@ func planRegular(sys *tasks.System, w regularFile) (tasks.Plan, error) {
 		if w.Content == nil {
 			return p, fmt.Errorf("%s does not exist (give content, or use state: directory)", w.Path)
 		}
-		if err := checkParent(sys, w.Path); err != nil {
-			return p, err
-		}
+		warnParent(sys, &p, w.Path)
 		p.Add("state", "absent", "file")
 		p.Changes = append(p.Changes, contentChange(w.Path, nil, w.Content))
 		planAttrs(sys, &p, o, nil, w.Attrs)
@@ -363,13 +391,39 @@ func apply(sys *tasks.System, p tasks.Plan) error {
 	if !ok || o == nil {
 		return errors.New("plan has no file operation (was it made by Check?)")
 	}
+	if o.Kind == opWrite || o.Kind == opLink {
+		if err := checkParent(sys, o.Path); err != nil {
+			return err
+		}
+	}
+	if o.OwnerName != "" {
+		uid, err := sys.ResolveOwner(o.OwnerName)
+		if err != nil {
+			return err
+		}
+		o.UID = uid
+	}
+	if o.GroupName != "" {
+		gid, err := sys.ResolveGroup(o.GroupName)
+		if err != nil {
+			return err
+		}
+		o.GID = gid
+	}
 	switch o.Kind {
 	case opWrite:
 		fa := tasks.FileAttrs{UID: o.UID, GID: o.GID}
 		if o.Mode != nil {
 			fa.Mode = fileMode(*o.Mode)
 		}
-		return sys.WriteFile(o.Path, o.Content, fa, o.Backup)
+		if err := sys.WriteFile(o.Path, o.Content, fa, o.Backup); err != nil {
+			return err
+		}
+		if o.Mode != nil && *o.Mode == 0 {
+			// WriteFile reads a zero mode as "keep": set 0000 ourselves.
+			return os.Chmod(sys.MustPath(o.Path), 0)
+		}
+		return nil
 	case opAttrs:
 		hp, err := sys.Path(o.Path)
 		if err != nil {
@@ -418,14 +472,23 @@ func apply(sys *tasks.System, p tasks.Plan) error {
 
 // setAttrs chowns (without following a final link) and then chmods hp:
 // chown clears setuid bits, so chmod comes last.
+// When no mode is wanted, setuid and setgid bits that chown cleared are
+// put back: a chown alone must not change the mode.
 func setAttrs(hp string, o *op, chmod bool) error {
+	mode := o.Mode
 	if o.UID >= 0 || o.GID >= 0 {
+		if mode == nil && chmod {
+			if fi, err := os.Lstat(hp); err == nil && fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
+				m := unixMode(fi)
+				mode = &m
+			}
+		}
 		if err := os.Lchown(hp, o.UID, o.GID); err != nil {
 			return err
 		}
 	}
-	if chmod && o.Mode != nil {
-		if err := os.Chmod(hp, fileMode(*o.Mode)); err != nil {
+	if chmod && mode != nil {
+		if err := os.Chmod(hp, fileMode(*mode)); err != nil {
 			return err
 		}
 	}

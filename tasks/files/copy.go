@@ -30,7 +30,9 @@ group differ it changes them in place without rewriting the file.
 When ` + "`mode`" + ` is not given an existing file keeps its mode and a new one
 gets 0644. A symlink at ` + "`dest`" + ` is replaced by a regular file, not
 followed, and the plan says so (state: link -> file). A directory at
-` + "`dest`" + ` and a missing parent directory are errors.
+` + "`dest`" + ` is an error. A missing parent directory is not created: Check
+warns, and Apply fails naming it unless an earlier task has created it. The same goes for an owner or group the
+host does not know yet.
 
 With ` + "`backup: true`" + `, before the content of an existing file changes
 the old file is kept as ` + "`DEST~`" + ` (same mode and owner). Only one

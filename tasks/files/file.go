@@ -34,12 +34,17 @@ Check compares type, content, mode (as octal, including setuid, setgid and
 sticky bits), owner and group, and plans one change for each difference.
 Content changes carry the full old and new text so ` + "`--diff`" + ` prints a
 unified diff; binary content (not UTF-8, or containing NUL) is shown as size
-and SHA-256 instead. Owner and group are user and group names or numbers.
+and SHA-256 instead. Owner and group are user and group names or numbers;
+a name the host does not know yet is planned with a warning (an earlier
+task may create the account, and check mode should still work), and Apply
+fails if it is still unknown then.
 
 New files get mode 0644 and new directories 0755 when ` + "`mode`" + ` is not
 given, whatever the agent's umask; existing paths keep their mode unless
-` + "`mode`" + ` is given. A missing parent directory of a file or link is an
-error naming that parent (create it with ` + "`state: directory`" + ` first).
+` + "`mode`" + ` is given. Missing parents of a file or link are not created: Check warns
+(so that check mode can still show a file whose directory an earlier task
+only plans to create) and Apply fails naming the parent unless it exists by
+then. Create it with ` + "`state: directory`" + ` first.
 A symlink at ` + "`path`" + ` is never followed: state file with content replaces
 it with a regular file, state directory refuses it.`,
 		Example: `- name: configuration directory
@@ -227,9 +232,7 @@ func planLink(sys *tasks.System, p, target string, a attrs, force bool) (tasks.P
 	fi, err := sys.Lstat(p)
 	switch {
 	case missing(err):
-		if err := checkParent(sys, p); err != nil {
-			return plan, err
-		}
+		warnParent(sys, &plan, p)
 		plan.Add("state", "absent", "link")
 		plan.Add("target", "", target)
 		planAttrs(sys, &plan, o, nil, a)

@@ -191,6 +191,25 @@ func TestFileRegular(t *testing.T) {
 			}
 		},
 	}, {
+		name: "mode 0000 is a mode, not keep",
+		setup: func(t *testing.T, sys *tasks.System) {
+			if os.Geteuid() != 0 {
+				t.Skip("reading back a mode 0000 file needs root")
+			}
+			mkdir(t, sys, "/etc")
+		},
+		task: &Copy{Dest: "/etc/locked", Content: str("x"), Mode: "0000"},
+		want: []tasks.Change{
+			{Field: "state", Before: "absent", After: "file"},
+			{Field: "content", Path: "/etc/locked", Before: "", After: "x"},
+			{Field: "mode", Before: "", After: "0000"},
+		},
+		after: func(t *testing.T, sys *tasks.System) {
+			if m := modeOf(t, sys, "/etc/locked"); m != "0000" {
+				t.Errorf("mode %s", m)
+			}
+		},
+	}, {
 		name: "content differs",
 		setup: func(t *testing.T, sys *tasks.System) {
 			taskstest.WriteFile(t, sys, "/etc/motd", "old\n")
@@ -263,15 +282,6 @@ func TestFileRegular(t *testing.T) {
 		setup:   func(t *testing.T, sys *tasks.System) { mkdir(t, sys, "/etc") },
 		task:    &File{Path: "/etc/nothing", Mode: "0600"},
 		wantErr: "/etc/nothing does not exist",
-	}, {
-		name:    "missing parent",
-		task:    &File{Path: "/etc/app/conf", Content: str("x")},
-		wantErr: "parent directory /etc/app does not exist",
-	}, {
-		name:    "parent is a file",
-		setup:   func(t *testing.T, sys *tasks.System) { taskstest.WriteFile(t, sys, "/etc/app", "x") },
-		task:    &File{Path: "/etc/app/conf", Content: str("x")},
-		wantErr: "parent /etc/app is not a directory",
 	}, {
 		name:    "directory in the way",
 		setup:   func(t *testing.T, sys *tasks.System) { mkdir(t, sys, "/etc/motd") },
@@ -467,10 +477,6 @@ func TestFileLink(t *testing.T) {
 		setup:   func(t *testing.T, sys *tasks.System) { mkdir(t, sys, "/opt/link") },
 		task:    &File{Path: "/opt/link", State: "link", Src: "/x", Force: true},
 		wantErr: "/opt/link is a directory; refusing",
-	}, {
-		name:    "missing parent",
-		task:    &File{Path: "/opt/link", State: "link", Src: "/x"},
-		wantErr: "parent directory /opt does not exist",
 	}})
 }
 
@@ -672,4 +678,71 @@ func TestTemplate(t *testing.T) {
 		task:    &Template{Content: str("x"), Dest: "/etc/x"},
 		wantErr: "no template renderer",
 	}})
+}
+
+// TestMissingParent: Check plans the file and warns, so that check mode
+// works when an earlier task only planned the directory; Apply fails
+// naming the parent unless the directory exists by then.
+func TestMissingParent(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		task  tasks.Task
+		setup func(t *testing.T, sys *tasks.System)
+		want  []tasks.Change
+		warn  string
+	}{{
+		name: "file",
+		task: &Copy{Dest: "/etc/app/conf", Content: str("x")},
+		want: []tasks.Change{
+			{Field: "state", Before: "absent", After: "file"},
+			{Field: "content", Path: "/etc/app/conf", Before: "", After: "x"},
+		},
+		warn: "parent directory /etc/app does not exist (applying fails unless an earlier task creates it)",
+	}, {
+		name:  "parent is a file",
+		task:  &File{Path: "/etc/app/conf", Content: str("x")},
+		setup: func(t *testing.T, sys *tasks.System) { taskstest.WriteFile(t, sys, "/etc/app", "x") },
+		want: []tasks.Change{
+			{Field: "state", Before: "absent", After: "file"},
+			{Field: "content", Path: "/etc/app/conf", Before: "", After: "x"},
+		},
+		warn: "parent /etc/app is not a directory (applying fails unless an earlier task creates it)",
+	}, {
+		name: "link",
+		task: &File{Path: "/etc/app/current", State: "link", Src: "/x"},
+		want: []tasks.Change{
+			{Field: "state", Before: "absent", After: "link"},
+			{Field: "target", Before: "", After: "/x"},
+		},
+		warn: "parent directory /etc/app does not exist (applying fails unless an earlier task creates it)",
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			sys, _ := taskstest.New(t)
+			if tc.setup != nil {
+				tc.setup(t, sys)
+			}
+			p, err := checkOnly(t, sys, tc.task)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(p.Changes, tc.want) || !reflect.DeepEqual(p.Warnings, []string{tc.warn}) {
+				t.Fatalf("plan %#v, warnings %q", p.Changes, p.Warnings)
+			}
+			err = tc.task.Apply(context.Background(), sys, p)
+			if want := strings.TrimSuffix(tc.warn, " (applying fails unless an earlier task creates it)"); err == nil || err.Error() != want {
+				t.Fatalf("apply error = %v, want %s", err, want)
+			}
+			if tc.setup != nil {
+				return
+			}
+			// An earlier task created the directory: the plan now applies.
+			mkdir(t, sys, "/etc/app")
+			if err := tc.task.Apply(context.Background(), sys, p); err != nil {
+				t.Fatal(err)
+			}
+			if again, _ := tc.task.Check(context.Background(), sys); !again.Empty() {
+				t.Fatalf("did not converge: %s", again)
+			}
+		})
+	}
 }

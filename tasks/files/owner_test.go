@@ -2,8 +2,9 @@ package files
 
 import (
 	"context"
+	"io/fs"
 	"os"
-	"strings"
+	"reflect"
 	"syscall"
 	"testing"
 
@@ -106,6 +107,20 @@ func TestOwner(t *testing.T) {
 			}
 		},
 	}, {
+		name: "chown alone keeps setuid",
+		setup: both(withAccounts, func(t *testing.T, sys *tasks.System) {
+			taskstest.WriteFile(t, sys, "/usr/bin/tool", "x\n")
+		}, chown("/usr/bin/tool", 0, 0), func(t *testing.T, sys *tasks.System) {
+			chmod(t, sys, "/usr/bin/tool", 0o755|fs.ModeSetuid)
+		}),
+		task: &File{Path: "/usr/bin/tool", Owner: "alice"},
+		want: []tasks.Change{{Field: "owner", Before: "root", After: "alice"}},
+		after: func(t *testing.T, sys *tasks.System) {
+			if m := modeOf(t, sys, "/usr/bin/tool"); m != "4755" {
+				t.Errorf("mode %s, want 4755 kept", m)
+			}
+		},
+	}, {
 		name:  "directory owner",
 		setup: withAccounts,
 		task:  &File{Path: "/home/alice/.config", State: "directory", Owner: "alice", Group: "alice", Mode: "0700"},
@@ -131,16 +146,51 @@ func TestOwner(t *testing.T) {
 	}})
 }
 
+// TestUnknownOwner: an account the host does not have yet (an earlier task
+// may create it) gives a planned change with a warning; Apply fails naming
+// it while it is still missing and succeeds once it exists.
 func TestUnknownOwner(t *testing.T) {
 	sys, _ := taskstest.New(t)
 	withAccounts(t, sys)
-	for _, task := range []tasks.Task{
-		&File{Path: "/etc/passwd", Owner: "bob"},
-		&Copy{Content: str(""), Dest: "/etc/passwd", Group: "wheel"},
-	} {
-		_, err := task.Check(context.Background(), sys)
-		if err == nil || !strings.Contains(err.Error(), "no such") {
-			t.Errorf("%T: err = %v, want no such user/group", task, err)
-		}
+	taskstest.WriteFile(t, sys, "/srv/f", "x")
+	task := &File{Path: "/srv/f", Owner: "bob", Group: "bob"}
+	p, err := checkOnly(t, sys, task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantChanges := []tasks.Change{
+		{Field: "owner", Before: userName(sys, os.Geteuid()), After: "bob"},
+		{Field: "group", Before: groupName(sys, os.Getegid()), After: "bob"},
+	}
+	wantWarn := []string{
+		`no such user "bob" (applying fails unless an earlier task creates it)`,
+		`no such group "bob" (applying fails unless an earlier task creates it)`,
+	}
+	if !reflect.DeepEqual(p.Changes, wantChanges) || !reflect.DeepEqual(p.Warnings, wantWarn) {
+		t.Fatalf("plan %#v, warnings %q", p.Changes, p.Warnings)
+	}
+	if err := task.Apply(context.Background(), sys, p); err == nil || err.Error() != `no such user "bob"` {
+		t.Fatalf("apply: %v", err)
+	}
+	if os.Geteuid() != 0 {
+		t.Skip("the rest needs root to chown")
+	}
+	// An earlier task created bob: the same plan applies and converges.
+	taskstest.WriteFile(t, sys, "/etc/passwd", passwd+"bob:x:1001:1001::/home/bob:/bin/sh\n")
+	taskstest.WriteFile(t, sys, "/etc/group", group+"bob:x:1001:\n")
+	if err := task.Apply(context.Background(), sys, p); err != nil {
+		t.Fatal(err)
+	}
+	wantOwner("/srv/f", 1001, 1001)(t, sys)
+	if again, _ := task.Check(context.Background(), sys); !again.Empty() {
+		t.Fatalf("did not converge: %s", again)
+	}
+}
+
+func TestNegativeOwner(t *testing.T) {
+	sys, _ := taskstest.New(t)
+	_, err := (&File{Path: "/", State: "directory", Owner: "-1"}).Check(context.Background(), sys)
+	if err == nil {
+		t.Fatal("negative owner accepted")
 	}
 }

@@ -41,7 +41,7 @@ Jinja blocks (for, if). Compute lists with expressions instead, for example
 // Template renders a template with the play's variables into a host file.
 type Template struct {
 	Src     string  `yaml:"src" doc:"template file on the controller: relative to the playbook's directory, or absolute"`
-	Content *string `yaml:"content" doc:"template text to render instead of src"`
+	Content *string `yaml:"content" render:"false" doc:"template text to render instead of src"`
 	Dest    string  `yaml:"dest" required:"true" doc:"absolute path of the file on the host"`
 	Mode    string  `yaml:"mode" doc:"octal mode such as \"0640\"; unset keeps an existing file's mode (new files 0644)"`
 	Owner   string  `yaml:"owner" doc:"user name or UID; unset keeps the owner (root for new files)"`
