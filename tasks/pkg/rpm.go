@@ -1,0 +1,269 @@
+package pkg
+
+import (
+	"context"
+	"strings"
+
+	"github.com/provision-tool/provision/tasks"
+)
+
+// rpmBackend drives RPM hosts: rpm -q for what is installed, and dnf, dnf5
+// or yum (3, the one that is not DNF) for the repositories and transactions.
+type rpmBackend struct {
+	tool string // "dnf", "dnf5" or "yum"
+}
+
+// rpmFormat is the rpm -q query format: one line per installed instance.
+const rpmFormat = `%{NAME}\t%{VERSION}-%{RELEASE}.%{ARCH}\n`
+
+// repoqueryFormat is the repoquery query format. DNF 5 prints it as given;
+// DNF 4 adds a newline of its own, which only makes blank lines. Both
+// expand \t and \n.
+const repoqueryFormat = `%{name}\t%{epoch}\t%{version}\t%{release}\t%{arch}\n`
+
+func (b rpmBackend) installed(ctx context.Context, sys *tasks.System, names []string) (map[string]pkgState, error) {
+	c := tasks.Cmd{Argv: append([]string{"rpm", "-q", "--qf", rpmFormat}, names...)}
+	res, err := sys.Run(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	// rpm exits with the number of names it did not find and says so on
+	// stdout, one "package X is not installed" line each; a non-zero exit
+	// without such a line is a real failure (rpmdb unreadable, ...).
+	missing := map[string]bool{}
+	type inst struct{ name, evra string }
+	var found []inst
+	for _, line := range strings.Split(res.Stdout, "\n") {
+		if n, ok := strings.CutPrefix(line, "package "); ok && strings.HasSuffix(n, " is not installed") {
+			missing[strings.TrimSuffix(n, " is not installed")] = true
+			continue
+		}
+		if name, evra, ok := strings.Cut(line, "\t"); ok {
+			found = append(found, inst{name, evra})
+		}
+	}
+	if res.ExitCode != 0 && len(missing) == 0 {
+		return nil, &tasks.ExitError{Cmd: c, Result: res}
+	}
+	out := make(map[string]pkgState, len(names))
+	for _, n := range names {
+		if missing[n] {
+			out[n] = pkgState{}
+			continue
+		}
+		var versions []string
+		for _, i := range found {
+			arch := i.evra[strings.LastIndexByte(i.evra, '.')+1:]
+			if i.name == n || i.name+"."+arch == n {
+				versions = append(versions, i.evra)
+			}
+		}
+		v := strings.Join(versions, ", ")
+		if v == "" { // asked as name-version: rpm found it under its name
+			v = "installed"
+		}
+		out[n] = pkgState{installed: true, removable: true, version: v}
+	}
+	return out, nil
+}
+
+// rpmPkg is one package a repository query returned.
+type rpmPkg struct{ name, epoch, version, release, arch string }
+
+// evra renders the version the way the plan shows it.
+func (p rpmPkg) evra() string {
+	v := p.version + "-" + p.release + "." + p.arch
+	if p.epoch != "" && p.epoch != "0" && p.epoch != "(none)" {
+		v = p.epoch + ":" + v
+	}
+	return v
+}
+
+// matches reports whether spec, as the user wrote it, names p: the name,
+// optionally with architecture, version and release (DNF's NEVRA forms).
+func (p rpmPkg) matches(spec string) bool {
+	if spec == p.name || spec == p.name+"."+p.arch {
+		return true
+	}
+	vs := []string{p.version, p.version + "-" + p.release}
+	if p.epoch != "" && p.epoch != "0" && p.epoch != "(none)" {
+		vs = append(vs, p.epoch+":"+p.version, p.epoch+":"+p.version+"-"+p.release)
+	}
+	for _, v := range vs {
+		if spec == p.name+"-"+v || spec == p.name+"-"+v+"."+p.arch {
+			return true
+		}
+	}
+	return false
+}
+
+func (b rpmBackend) repo(ctx context.Context, sys *tasks.System, missing, installed []string) (repoState, error) {
+	rs := repoState{known: map[string]bool{}, upgrades: map[string]string{}}
+	if len(missing) > 0 {
+		pkgs, err := b.query(ctx, sys, false, missing)
+		if err != nil {
+			return rs, err
+		}
+		for _, n := range missing {
+			for _, p := range pkgs {
+				if p.matches(n) {
+					rs.known[n] = true
+					break
+				}
+			}
+		}
+	}
+	if len(installed) > 0 {
+		pkgs, err := b.query(ctx, sys, true, installed)
+		if err != nil {
+			return rs, err
+		}
+		for _, n := range installed {
+			var vs []string
+			for _, p := range pkgs {
+				if n == p.name || n == p.name+"."+p.arch {
+					vs = append(vs, p.evra())
+				}
+			}
+			if len(vs) > 0 {
+				rs.upgrades[n] = strings.Join(vs, ", ")
+			}
+		}
+	}
+	return rs, nil
+}
+
+// query asks the repositories for the packages that match names, or, with
+// upgrades, for the newest upgrade of each installed one. DNF 4 and DNF 5
+// share repoquery with a query format, so nothing meant for humans (tables,
+// progress) is parsed; yum 3 has no repoquery of its own and answers with
+// yum list.
+func (b rpmBackend) query(ctx context.Context, sys *tasks.System, upgrades bool, names []string) ([]rpmPkg, error) {
+	if b.tool == "yum" {
+		which := "available"
+		if upgrades {
+			which = "updates"
+		}
+		c := tasks.Cmd{Argv: append([]string{"yum", "-q", "list", which}, names...)}
+		res, err := sys.Run(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		if res.ExitCode != 0 {
+			// yum 3 fails an empty list: "Error: No matching Packages to list".
+			if res.ExitCode == 1 && strings.Contains(res.Stderr+res.Stdout, "No matching Packages") {
+				return nil, nil
+			}
+			return nil, &tasks.ExitError{Cmd: c, Result: res}
+		}
+		return parseYumList(res.Stdout), nil
+	}
+	argv := []string{b.tool, "-q", "repoquery"}
+	if upgrades {
+		argv = append(argv, "--upgrades", "--latest-limit=1")
+	}
+	argv = append(append(argv, "--qf", repoqueryFormat), names...)
+	res, err := sys.RunOK(ctx, tasks.Cmd{Argv: argv})
+	if err != nil {
+		return nil, err
+	}
+	var pkgs []rpmPkg
+	for _, line := range strings.Split(res.Stdout, "\n") {
+		f := strings.Split(strings.TrimSpace(line), "\t")
+		if len(f) != 5 || f[0] == "" {
+			continue
+		}
+		pkgs = append(pkgs, rpmPkg{f[0], f[1], f[2], f[3], f[4]})
+	}
+	return pkgs, nil
+}
+
+// parseYumList reads yum 3's `list` output: a section title, then
+// "name.arch  [epoch:]version-release  repo" per package, where a long
+// name pushes the rest of its entry onto the next, indented, line.
+func parseYumList(out string) []rpmPkg {
+	var pkgs []rpmPkg
+	var cur []string
+	flush := func() {
+		if len(cur) >= 2 {
+			na, evr := cur[0], cur[1]
+			dot := strings.LastIndexByte(na, '.')
+			dash := strings.LastIndexByte(evr, '-')
+			if dot > 0 && dash > 0 {
+				p := rpmPkg{name: na[:dot], arch: na[dot+1:], release: evr[dash+1:]}
+				p.epoch, p.version, _ = strings.Cut(evr[:dash], ":")
+				if p.version == "" {
+					p.epoch, p.version = "", evr[:dash]
+				}
+				pkgs = append(pkgs, p)
+			}
+		}
+		cur = nil
+	}
+	for _, line := range strings.Split(out, "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		f := strings.Fields(line)
+		if line[0] != ' ' && line[0] != '\t' {
+			flush()
+			if !strings.Contains(f[0], ".") || strings.HasSuffix(line, "Packages") {
+				continue // a section title: "Available Packages"
+			}
+		} else if cur == nil {
+			continue
+		}
+		cur = append(cur, f...)
+	}
+	flush()
+	return pkgs
+}
+
+func (b rpmBackend) apply(ctx context.Context, sys *tasks.System, d *planData, refresh bool) error {
+	run := func(argv []string) error {
+		if _, err := sys.RunOK(ctx, tasks.Cmd{Argv: argv}); err != nil {
+			return transactionError(err)
+		}
+		return nil
+	}
+	if len(d.remove) > 0 {
+		return run(append([]string{b.tool, "-y", "remove"}, d.remove...))
+	}
+	if len(d.install)+len(d.upgrade) == 0 {
+		return nil
+	}
+	if refresh && b.tool == "yum" {
+		if _, err := sys.RunOK(ctx, tasks.Cmd{Argv: []string{"yum", "clean", "expire-cache"}}); err != nil {
+			return err
+		}
+		refresh = false
+	}
+	global := func() []string {
+		g := []string{b.tool, "-y"}
+		if refresh {
+			g = append(g, "--refresh")
+			refresh = false // once is enough
+		}
+		return g
+	}
+	if len(d.install) > 0 {
+		argv := global()
+		if b.tool == "yum" {
+			// yum 3 skips unknown names and exits 0 unless told not to.
+			argv = append(argv, "--setopt=skip_missing_names_on_install=False")
+		}
+		if err := run(append(append(argv, "install"), d.install...)); err != nil {
+			return err
+		}
+	}
+	// dnf install leaves an installed package at its version ("already
+	// installed"), so upgrades are their own transaction.
+	if up := append(append([]string{}, d.upgrade...), d.also...); len(up) > 0 {
+		if err := run(append(append(global(), "upgrade"), up...)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (b rpmBackend) hint(*tasks.System) string { return "" }
