@@ -22,7 +22,10 @@ type Renderer func(text string) (any, error)
 type decoder struct {
 	file   string
 	render Renderer
-	errs   Errors
+	// literal takes templates as plain text, for fields tagged
+	// render:"false" (the template module renders its content itself).
+	literal bool
+	errs    Errors
 }
 
 func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
@@ -44,7 +47,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, name string) {
 	if n.Kind == yaml.AliasNode {
 		n = n.Alias
 	}
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && HasTemplate(n.Value) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && HasTemplate(n.Value) && !d.literal {
 		if d.render == nil {
 			if err := CheckTemplate(n.Value); err != nil {
 				d.fail(n, "%s: %v", name, err)
@@ -235,6 +238,12 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, name string) {
 		full := k.Value
 		if name != "" {
 			full = name + "." + k.Value
+		}
+		if t.Field(idx).Tag.Get("render") == "false" && !d.literal {
+			d.literal = true
+			d.decode(val, v.Field(idx), full)
+			d.literal = false
+			continue
 		}
 		d.decode(val, v.Field(idx), full)
 	}

@@ -24,11 +24,12 @@ type fakeArgs struct {
 	Mirrors []struct {
 		Location string `yaml:"location" required:"true"`
 	} `yaml:"mirrors"`
-	Opt *bool `yaml:"opt"`
+	Opt *bool  `yaml:"opt"`
+	Raw string `yaml:"raw" render:"false"`
 }
 
 func (*fakeArgs) Check(context.Context, *tasks.System) (tasks.Plan, error) { return tasks.Plan{}, nil }
-func (*fakeArgs) Apply(context.Context, *tasks.System, tasks.Plan) error  { return nil }
+func (*fakeArgs) Apply(context.Context, *tasks.System, tasks.Plan) error   { return nil }
 func (a *fakeArgs) Validate() error {
 	if a.Count < 0 {
 		return tasks.BadArg("count", "must not be negative")
@@ -91,6 +92,7 @@ func TestDecodeRendered(t *testing.T) {
         names: "{{ list }}"
         env: {A: "x-{{ who }}"}
         mirrors: [{location: "m/{{ who }}"}]
+        raw: "hello {{ who }}"
 `
 	pb, err := Parse("p.yml", []byte(src))
 	if err != nil {
@@ -102,7 +104,7 @@ func TestDecodeRendered(t *testing.T) {
 	if errs := DecodeArgs("p.yml", task.Args, &a, scope.Render); len(errs) > 0 {
 		t.Fatal(errs)
 	}
-	if a.User != "alice" || a.Count != 42 || !a.Enabled || strings.Join(a.Names, ",") != "a,b" || a.Env["A"] != "x-alice" || a.Mirrors[0].Location != "m/alice" || a.Opt != nil {
+	if a.User != "alice" || a.Count != 42 || !a.Enabled || strings.Join(a.Names, ",") != "a,b" || a.Env["A"] != "x-alice" || a.Mirrors[0].Location != "m/alice" || a.Opt != nil || a.Raw != "hello {{ who }}" {
 		t.Fatalf("decoded %+v", a)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"syscall"
 )
 
@@ -134,6 +135,9 @@ func (s *System) ResolveOwner(name string) (int, error) {
 	}
 	u, ok := s.Facts.LookupUser(name)
 	if !ok {
+		if id, err := strconv.Atoi(name); err == nil && id >= 0 {
+			return id, nil
+		}
 		return 0, fmt.Errorf("no such user %q", name)
 	}
 	return int(u.UID), nil
@@ -147,6 +151,9 @@ func (s *System) ResolveGroup(name string) (int, error) {
 	}
 	g, ok := s.Facts.LookupGroup(name)
 	if !ok {
+		if id, err := strconv.Atoi(name); err == nil && id >= 0 {
+			return id, nil
+		}
 		return 0, fmt.Errorf("no such group %q", name)
 	}
 	return int(g.GID), nil
