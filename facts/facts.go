@@ -124,6 +124,11 @@ func (f *Facts) PackageManager() string {
 
 func (f *Facts) detectPM() string {
 	exists := func(p string) bool { _, err := os.Stat(f.path(p)); return err == nil }
+	// A Debian host may have dnf installed too (to build RPM images); its
+	// own package manager is apt.
+	if f.OS().Family == "debian" && exists("/usr/bin/apt-get") {
+		return "apt"
+	}
 	for _, dir := range []string{"/usr/bin", "/bin", "/usr/sbin"} {
 		if exists(dir + "/dnf") {
 			if target, err := filepath.EvalSymlinks(f.path(dir + "/dnf")); err == nil && strings.HasPrefix(filepath.Base(target), "dnf5") {

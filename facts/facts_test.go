@@ -47,6 +47,7 @@ func TestPackageManager(t *testing.T) {
 		{files: map[string]string{"/usr/bin/dnf5": ""}, links: map[string]string{"/usr/bin/dnf": "dnf5"}, want: "dnf5"},
 		{files: map[string]string{"/usr/bin/yum": ""}, want: "yum"},
 		{want: ""},
+		{files: map[string]string{"/etc/os-release": "ID=debian\n", "/usr/bin/apt-get": "", "/usr/bin/dnf-3": ""}, links: map[string]string{"/usr/bin/dnf": "dnf-3"}, want: "apt"},
 	}
 	for _, c := range cases {
 		root := t.TempDir()
