@@ -37,6 +37,10 @@ type Options struct {
 	MatchHosts func(pattern string) bool
 	// StateDir and LockPath default to DefaultStateDir and DefaultLockPath.
 	StateDir, LockPath string
+	// PlaybookID names the playbook in the host's pending-handler state;
+	// it defaults to the playbook file's absolute path. A remote agent gets
+	// the controller's.
+	PlaybookID string
 	// Sink receives the events.
 	Sink report.Sink
 }
@@ -66,8 +70,11 @@ func Run(ctx context.Context, pb *playbook.Playbook, sys *tasks.System, opts Opt
 	if err != nil {
 		return nil, err
 	}
-	abs, _ := filepath.Abs(pb.File)
-	r := &runner{opts: opts, sys: sys, pb: pb, pbKey: abs, state: state, counts: &report.Counts{}}
+	key := opts.PlaybookID
+	if key == "" {
+		key, _ = filepath.Abs(pb.File)
+	}
+	r := &runner{opts: opts, sys: sys, pb: pb, pbKey: key, state: state, counts: &report.Counts{}}
 	for _, play := range pb.Plays {
 		if !r.matches(play.Hosts) {
 			continue

@@ -35,9 +35,6 @@ func (r *runner) task(ctx context.Context, pr *playRun, t *playbook.Task, handle
 	ok := true
 	anyChanged := false
 	for _, item := range items {
-		if ctx.Err() != nil {
-			return false
-		}
 		iv := vars
 		if looped {
 			iv = copyVars(vars)
@@ -170,6 +167,9 @@ func (r *runner) one(ctx context.Context, t *playbook.Task, vars map[string]any,
 		sys.Runner = asUser{Runner: r.sys.Runner, user: u}
 	}
 
+	// A stop request (Ctrl-C) is honoured between tasks: the task that has
+	// started runs to its end.
+	ctx = context.WithoutCancel(ctx)
 	plan, err := task.Check(ctx, &sys)
 	if err != nil {
 		return finish(report.StatusFailed, fmt.Errorf("%s: check: %w", t.Module, err))

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -38,6 +39,8 @@ type accounts struct {
 type cachedFile struct {
 	size  int64
 	mtime time.Time
+	ino   uint64
+	ctime syscall.Timespec
 	valid bool
 }
 
@@ -51,8 +54,15 @@ func (c *cachedFile) fresh(path string) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	ok := c.valid && c.size == st.Size() && c.mtime.Equal(st.ModTime())
-	*c = cachedFile{size: st.Size(), mtime: st.ModTime(), valid: true}
+	// Atomic writers (useradd, provision) replace the file, so the inode
+	// changes even when size and mtime do not.
+	var ino uint64
+	var ctime syscall.Timespec
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+		ino, ctime = sys.Ino, sys.Ctim
+	}
+	ok := c.valid && c.size == st.Size() && c.mtime.Equal(st.ModTime()) && c.ino == ino && c.ctime == ctime
+	*c = cachedFile{size: st.Size(), mtime: st.ModTime(), ino: ino, ctime: ctime, valid: true}
 	return ok, nil
 }
 

@@ -1,0 +1,131 @@
+// Package agent is the host side of a remote run: the controller sends a
+// Bundle (the playbook, the files it references, the host's variables and
+// the run's options) over one SSH session to this same binary started as
+// `provision agent`, which runs it with the engine and streams the events
+// back as JSON Lines.
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/provision-tool/provision/playbook"
+)
+
+// BundleVersion is the version of the Bundle format.
+const BundleVersion = 1
+
+// Bundle is everything a host needs to run a playbook on its own.
+type Bundle struct {
+	Version int `json:"version"`
+	// Playbook is the playbook's file name as the user gave it (for
+	// messages); PlaybookID identifies it in the host's pending-handler
+	// state (the controller's absolute path).
+	Playbook   string `json:"playbook"`
+	PlaybookID string `json:"playbook_id"`
+	Source     []byte `json:"source"`
+	// Files are the files copy and template tasks read, by path relative
+	// to the playbook's directory.
+	Files     map[string][]byte `json:"files,omitempty"`
+	Host      string            `json:"host"`
+	HostVars  map[string]any    `json:"host_vars,omitempty"`
+	ExtraVars map[string]any    `json:"extra_vars,omitempty"`
+	Check     bool              `json:"check,omitempty"`
+	NoVerify  bool              `json:"no_verify,omitempty"`
+	Tags      []string          `json:"tags,omitempty"`
+	SkipTags  []string          `json:"skip_tags,omitempty"`
+}
+
+// sourceModules are the modules whose `src` is a file beside the playbook.
+var sourceModules = map[string]bool{"copy": true, "template": true}
+
+// CollectFiles returns the files a playbook's copy and template tasks
+// read, relative to the playbook's directory. A literal src is read as
+// given; when a src is templated, everything under files/ and templates/
+// beside the playbook is included, since the value is known only on the
+// host.
+func CollectFiles(pb *playbook.Playbook) (map[string][]byte, error) {
+	files := map[string][]byte{}
+	templated := false
+	add := func(rel string) error {
+		if filepath.IsAbs(rel) {
+			return fmt.Errorf("src %s: remote hosts need a src relative to the playbook", rel)
+		}
+		clean := filepath.Clean(rel)
+		if strings.HasPrefix(clean, "..") {
+			return fmt.Errorf("src %s: must stay inside the playbook's directory", rel)
+		}
+		data, err := os.ReadFile(filepath.Join(pb.Dir, clean))
+		if err != nil {
+			return err
+		}
+		files[filepath.ToSlash(clean)] = data
+		return nil
+	}
+	for _, play := range pb.Plays {
+		for _, t := range append(append([]*playbook.Task{}, play.Tasks...), play.Handlers...) {
+			if !sourceModules[t.Module] || t.Args == nil || t.Args.Kind != yaml.MappingNode {
+				continue
+			}
+			for i := 0; i+1 < len(t.Args.Content); i += 2 {
+				k, v := t.Args.Content[i], t.Args.Content[i+1]
+				if k.Value != "src" || v.Kind != yaml.ScalarNode {
+					continue
+				}
+				if playbook.HasTemplate(v.Value) {
+					templated = true
+					continue
+				}
+				if err := add(v.Value); err != nil {
+					return nil, fmt.Errorf("%s:%d:%d: %w", pb.File, v.Line, v.Column, err)
+				}
+			}
+		}
+	}
+	if templated {
+		for _, dir := range []string{"files", "templates"} {
+			root := filepath.Join(pb.Dir, dir)
+			err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+				if err != nil {
+					if errors.Is(err, fs.ErrNotExist) {
+						return filepath.SkipDir
+					}
+					return err
+				}
+				if d.Type().IsRegular() {
+					rel, _ := filepath.Rel(pb.Dir, p)
+					return add(rel)
+				}
+				return nil
+			})
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	return files, nil
+}
+
+// unpack writes the bundle's playbook and files into dir.
+func (b *Bundle) unpack(dir string) (string, error) {
+	for rel, data := range b.Files {
+		clean := filepath.Clean(filepath.FromSlash(rel))
+		if filepath.IsAbs(clean) || strings.HasPrefix(clean, "..") {
+			return "", fmt.Errorf("bundle file %q escapes the run directory", rel)
+		}
+		p := filepath.Join(dir, clean)
+		if err := os.MkdirAll(filepath.Dir(p), 0o700); err != nil {
+			return "", err
+		}
+		if err := os.WriteFile(p, data, 0o600); err != nil {
+			return "", err
+		}
+	}
+	return dir, nil
+}

@@ -1,0 +1,73 @@
+package agent
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/provision-tool/provision/engine"
+	"github.com/provision-tool/provision/facts"
+	"github.com/provision-tool/provision/playbook"
+	"github.com/provision-tool/provision/report"
+	"github.com/provision-tool/provision/tasks"
+)
+
+// Serve is `provision agent`: it reads one Bundle from in, runs it on this
+// host and writes the events to out as JSON Lines. After the bundle, a line
+// "stop" on in asks the run to stop after the task in progress. It returns
+// the exit code: 0 converged, 1 failed, 2 changes pending in check mode.
+func Serve(ctx context.Context, in io.Reader, out, errw io.Writer) int {
+	dec := json.NewDecoder(in)
+	var b Bundle
+	if err := dec.Decode(&b); err != nil {
+		fmt.Fprintf(errw, "provision agent: read bundle: %v\n", err)
+		return report.ExitFailed
+	}
+	if b.Version != BundleVersion {
+		fmt.Fprintf(errw, "provision agent: bundle version %d, this agent speaks %d\n", b.Version, BundleVersion)
+		return report.ExitFailed
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		sc := bufio.NewScanner(io.MultiReader(dec.Buffered(), in))
+		for sc.Scan() {
+			if strings.TrimSpace(sc.Text()) == "stop" {
+				cancel()
+				return
+			}
+		}
+	}()
+
+	dir, err := os.MkdirTemp("", "provision-run-")
+	if err != nil {
+		fmt.Fprintf(errw, "provision agent: %v\n", err)
+		return report.ExitFailed
+	}
+	defer os.RemoveAll(dir)
+	if _, err := b.unpack(dir); err != nil {
+		fmt.Fprintf(errw, "provision agent: %v\n", err)
+		return report.ExitFailed
+	}
+	pb, err := playbook.Parse(b.Playbook, b.Source)
+	if err != nil {
+		fmt.Fprintf(errw, "%v\n", err)
+		return report.ExitFailed
+	}
+	pb.Dir = dir
+	fx := facts.New("/")
+	sys := &tasks.System{Root: "/", Runner: tasks.ExecRunner{Facts: fx}, Facts: fx, SourceDir: dir, Log: report.NewLogger(errw, false)}
+	counts, err := engine.Run(ctx, pb, sys, engine.Options{
+		Host: b.Host, Check: b.Check, NoVerify: b.NoVerify, Tags: b.Tags, SkipTags: b.SkipTags,
+		HostVars: b.HostVars, ExtraVars: b.ExtraVars, PlaybookID: b.PlaybookID, Sink: report.NewJSON(out),
+	})
+	if err != nil {
+		fmt.Fprintf(errw, "provision agent: %v\n", err)
+		return report.ExitFailed
+	}
+	return report.ExitCode(counts, b.Check)
+}
