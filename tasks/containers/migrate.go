@@ -241,7 +241,10 @@ func (m *PodmanMigrate) Check(_ context.Context, sys *tasks.System) (tasks.Plan,
 	}
 	u, ok := sys.Facts.LookupUser(m.User)
 	if !ok {
-		return p, fmt.Errorf("no such user %q", m.User)
+		// A user that does not exist runs no podman: nothing is stale. In
+		// check mode an earlier task may only have planned to create them.
+		p.Warn(fmt.Sprintf("user %s does not exist (yet): no user namespace to migrate", m.User))
+		return p, nil
 	}
 	uids, err := readSubIDs(sys, "/etc/subuid", u.Name, u.UID)
 	if err != nil {

@@ -176,9 +176,9 @@ func TestMigrateFailure(t *testing.T) {
 func TestMigrateErrors(t *testing.T) {
 	t.Run("unknown user", func(t *testing.T) {
 		sys, _ := migrateHost(t)
-		_, err := (&PodmanMigrate{User: "carol"}).Check(context.Background(), sys)
-		if err == nil || !strings.Contains(err.Error(), `no such user "carol"`) {
-			t.Fatalf("error %v", err)
+		p, err := (&PodmanMigrate{User: "carol"}).Check(context.Background(), sys)
+		if err != nil || !p.Empty() || len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "carol does not exist") {
+			t.Fatalf("plan %+v, error %v", p, err)
 		}
 	})
 	t.Run("malformed subuid", func(t *testing.T) {

@@ -256,6 +256,10 @@ func (s *Storage) Check(_ context.Context, sys *tasks.System) (tasks.Plan, error
 		return p, err
 	}
 	base, source := string(old), StorageConf
+	// With neither file, podman runs on compiled-in defaults (on Debian
+	// without containers-storage: vfs for rootless users), so the file must
+	// be written even when the template already says what we want.
+	mustWrite := false
 	if !exists {
 		def, ok, err := sys.ReadFileIfExists(StorageConfDefault)
 		if err != nil {
@@ -265,6 +269,7 @@ func (s *Storage) Check(_ context.Context, sys *tasks.System) (tasks.Plan, error
 			base, source = string(def), StorageConfDefault
 		} else {
 			base, source = minimalStorageConf, "the built-in minimal storage.conf"
+			mustWrite = true
 		}
 	}
 	doc, err := decodeTOMLMap(base)
@@ -310,7 +315,7 @@ func (s *Storage) Check(_ context.Context, sys *tasks.System) (tasks.Plan, error
 		return p, fmt.Errorf("edit %s: bug: %w", source, err)
 	}
 	s.warn(sys, doc, keys, &p)
-	if text == base {
+	if text == base && !mustWrite {
 		p.Changes = nil
 		return p, nil
 	}

@@ -111,6 +111,15 @@ func TestStorageKernelDecidesMountProgram(t *testing.T) {
 		sys, _ := newHost(t, debianKernel)
 		s := &Storage{}
 		p := check(t, sys, s)
+		// No storage.conf anywhere: podman would run on compiled-in
+		// defaults (vfs on Debian), so the file is written.
+		wantChanges(t, p, []tasks.Change{{Field: "content", Path: StorageConf, After: minimalStorageConf}})
+		taskstest.Converge(t, sys, s)
+	})
+	t.Run("the distribution default already matches", func(t *testing.T) {
+		sys, _ := newHost(t, debianKernel)
+		taskstest.WriteFile(t, sys, StorageConfDefault, minimalStorageConf)
+		p := check(t, sys, &Storage{})
 		wantChanges(t, p, nil)
 		if sys.Exists(StorageConf) {
 			t.Fatal("wrote a storage.conf that changes nothing")
