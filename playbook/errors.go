@@ -76,8 +76,8 @@ func Suggest(word string, candidates []string) string {
 		}
 	}
 	limit := len(word) / 3
-	if limit < 1 {
-		limit = 1
+	if limit < 2 {
+		limit = 2
 	}
 	if best == "" || bestDist > limit && !strings.HasPrefix(best, word) {
 		return ""

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/provision-tool/provision/tasks"
+)
+
+var updateDocs = flag.Bool("update", false, "rewrite docs/modules from the modules' definitions")
+
+// TestModuleDocsUpToDate fails when docs/modules/NAME.md differs from what
+// the module's definition generates. Refresh with
+// `go test ./cmd/provision -run ModuleDocs -update`.
+func TestModuleDocsUpToDate(t *testing.T) {
+	dir := "../../docs/modules"
+	for _, m := range tasks.Modules() {
+		if m.Summary == "" || m.Doc == "" || m.Example == "" {
+			t.Errorf("module %s needs a summary, doc and example", m.Name)
+		}
+		for _, a := range m.Args() {
+			if a.Doc == "" {
+				t.Errorf("module %s: argument %s has no doc tag", m.Name, a.Name)
+			}
+		}
+		path := filepath.Join(dir, m.Name+".md")
+		want := m.Markdown()
+		if *updateDocs {
+			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		got, err := os.ReadFile(path)
+		if err != nil || string(got) != want {
+			t.Errorf("%s is stale: run go test ./cmd/provision -run ModuleDocs -update", path)
+		}
+	}
+}
+
+// TestModuleExamplesValidate checks that every module's example is a valid
+// task list.
+func TestModuleExamplesValidate(t *testing.T) {
+	for _, m := range tasks.Modules() {
+		pb := "- hosts: all\n  tasks:\n" + indent(m.Example, "    ")
+		path := filepath.Join(t.TempDir(), m.Name+".yml")
+		os.WriteFile(path, []byte(pb), 0o644)
+		var stderr bytes.Buffer
+		if code := run(context.Background(), []string{"validate", path}, nil, &bytes.Buffer{}, &stderr); code != 0 {
+			t.Errorf("example of %s does not validate:\n%s", m.Name, stderr.String())
+		}
+	}
+}
+
+// TestExamplesValidate checks every playbook under examples/.
+func TestExamplesValidate(t *testing.T) {
+	files, _ := filepath.Glob("../../examples/*.yml")
+	if len(files) == 0 {
+		t.Fatal("no examples")
+	}
+	for _, f := range files {
+		var stderr bytes.Buffer
+		if code := run(context.Background(), []string{"validate", f}, nil, &bytes.Buffer{}, &stderr); code != 0 {
+			t.Errorf("%s:\n%s", f, stderr.String())
+		}
+	}
+}
+
+func indent(s, prefix string) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	for i := range lines {
+		lines[i] = prefix + lines[i]
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
