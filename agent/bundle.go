@@ -40,6 +40,10 @@ type Bundle struct {
 	NoVerify  bool              `json:"no_verify,omitempty"`
 	Tags      []string          `json:"tags,omitempty"`
 	SkipTags  []string          `json:"skip_tags,omitempty"`
+	// Plays says, for each play's hosts pattern, whether it selects this
+	// host; the controller decides it from the inventory. Nil selects
+	// plays for all, localhost and the host's own name.
+	Plays map[string]bool `json:"plays,omitempty"`
 }
 
 // sourceModules are the modules whose `src` is a file beside the playbook.

@@ -61,10 +61,14 @@ func Serve(ctx context.Context, in io.Reader, out, errw io.Writer) int {
 	pb.Dir = dir
 	fx := facts.New("/")
 	sys := &tasks.System{Root: "/", Runner: tasks.ExecRunner{Facts: fx}, Facts: fx, SourceDir: dir, Log: report.NewLogger(errw, false)}
-	counts, err := engine.Run(ctx, pb, sys, engine.Options{
+	opts := engine.Options{
 		Host: b.Host, Check: b.Check, NoVerify: b.NoVerify, Tags: b.Tags, SkipTags: b.SkipTags,
 		HostVars: b.HostVars, ExtraVars: b.ExtraVars, PlaybookID: b.PlaybookID, Sink: report.NewJSON(out),
-	})
+	}
+	if b.Plays != nil {
+		opts.MatchHosts = func(pattern string) bool { return b.Plays[pattern] }
+	}
+	counts, err := engine.Run(ctx, pb, sys, opts)
 	if err != nil {
 		fmt.Fprintf(errw, "provision agent: %v\n", err)
 		return report.ExitFailed

@@ -17,6 +17,7 @@ import (
 	"github.com/sirupsen/logrus"
 	"gopkg.in/yaml.v3"
 
+	"github.com/provision-tool/provision/agent"
 	"github.com/provision-tool/provision/engine"
 	"github.com/provision-tool/provision/facts"
 	"github.com/provision-tool/provision/playbook"
@@ -71,6 +72,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.facts(rest)
 	case "doc":
 		return e.doc(rest)
+	case "agent":
+		// The host side of a remote run, started by the controller over SSH.
+		return agent.Serve(ctx, stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "provision", version)
 		return exitOK

@@ -1,0 +1,301 @@
+package transport
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/provision-tool/provision/report"
+)
+
+// SSH runs the agent on a remote host over one OpenSSH client session, so
+// that ssh_config, ssh-agent, ProxyJump and known_hosts work as they do for
+// the user. Host keys are checked as ssh checks them (BatchMode: an
+// unknown or changed key fails instead of prompting).
+type SSH struct {
+	// Command is the ssh client; "ssh" when empty.
+	Command string
+	// Binaries finds the agent binary to upload.
+	Binaries *Binaries
+	// ConnectTimeout bounds connection setup; 10 s when zero.
+	ConnectTimeout time.Duration
+}
+
+// The bootstrap runs on the host: it reports the architecture, learns which
+// binary the controller has for it, checks whether that exact binary
+// (content-addressed) is installed, receives it on the same stdin when it
+// is not, verifies the hash, and execs it as the agent, which then reads
+// the bundle from the rest of stdin.
+const bootstrap = `set -eu
+umask 022
+echo "provision-agent: arch $(uname -m)"
+read -r sha size
+[ "$sha" = none ] && exit 97
+d=/var/lib/provision/bin
+b="$d/provision-$sha"
+if [ -x "$b" ] && [ "$(sha256sum "$b" | cut -d' ' -f1)" = "$sha" ]; then
+	echo "provision-agent: have"
+else
+	echo "provision-agent: need"
+	mkdir -p "$d"
+	t=$(mktemp "$d/.upload.XXXXXX")
+	head -c "$size" > "$t"
+	if [ "$(sha256sum "$t" | cut -d' ' -f1)" != "$sha" ]; then
+		rm -f "$t"
+		echo "provision-agent: the uploaded binary does not have hash $sha" >&2
+		exit 98
+	fi
+	chmod 0755 "$t"
+	mv -f "$t" "$b"
+fi
+exec "$b" agent
+`
+
+func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// remoteCommand runs the bootstrap as root: directly when the login user
+// is root, through sudo otherwise.
+func remoteCommand(askPass bool) string {
+	q := shellQuote(bootstrap)
+	if askPass {
+		return `if [ "$(id -u)" = 0 ]; then read -r _; exec /bin/sh -c ` + q + `; else exec sudo -S -p '' -- /bin/sh -c ` + q + `; fi`
+	}
+	return `if [ "$(id -u)" = 0 ]; then exec /bin/sh -c ` + q + `; else exec sudo -n -- /bin/sh -c ` + q + `; fi`
+}
+
+// Args returns the ssh command line for a target.
+func (s *SSH) Args(t Target) []string {
+	timeout := s.ConnectTimeout
+	if timeout == 0 {
+		timeout = 10 * time.Second
+	}
+	args := []string{"-T", "-o", "BatchMode=yes", "-o", "ConnectTimeout=" + strconv.Itoa(int(timeout.Seconds()))}
+	if t.Port != 0 {
+		args = append(args, "-p", strconv.Itoa(t.Port))
+	}
+	if t.User != "" {
+		args = append(args, "-l", t.User)
+	}
+	if t.KeyFile != "" {
+		args = append(args, "-i", t.KeyFile, "-o", "IdentitiesOnly=yes")
+	}
+	args = append(args, t.SSHArgs...)
+	addr := t.Address
+	if addr == "" {
+		addr = t.Name
+	}
+	return append(args, "--", addr, remoteCommand(t.BecomePassword != ""))
+}
+
+// Run implements Transport.
+func (s *SSH) Run(ctx context.Context, t Target, job *Job, sink report.Sink) Result {
+	counts := &report.Counts{}
+	command := s.Command
+	if command == "" {
+		command = "ssh"
+	}
+	cmd := exec.Command(command, s.Args(t)...)
+	// Its own process group: a Ctrl-C on the terminal must not kill the
+	// session; the controller asks the agent to stop after its current task.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return Result{Counts: counts, Err: err}
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return Result{Counts: counts, Err: err}
+	}
+	var stderr tailBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return Result{Counts: counts, Unreachable: true, Err: fmt.Errorf("start ssh: %w", err)}
+	}
+	sess := &session{t: t, job: job, s: s, stdin: stdin, out: bufio.NewReaderSize(stdout, 64<<10), sink: sink, counts: counts}
+	done := make(chan struct{})
+	var stopOnce sync.Once
+	go func() {
+		select {
+		case <-ctx.Done():
+			stopOnce.Do(func() { io.WriteString(stdin, "stop\n") })
+		case <-done:
+		}
+	}()
+	handshakeErr := sess.run()
+	close(done)
+	if handshakeErr != nil {
+		stdin.Close()
+		cmd.Process.Kill()
+	}
+	waitErr := cmd.Wait()
+	stdin.Close()
+	code := cmd.ProcessState.ExitCode()
+	return sess.result(handshakeErr, waitErr, code, stderr.String())
+}
+
+type session struct {
+	t       Target
+	job     *Job
+	s       *SSH
+	stdin   io.WriteCloser
+	out     *bufio.Reader
+	sink    report.Sink
+	counts  *report.Counts
+	started bool // the agent is running: events may follow
+}
+
+// run does the handshake, sends the bundle and relays the events.
+func (se *session) run() error {
+	if se.t.BecomePassword != "" {
+		if _, err := io.WriteString(se.stdin, se.t.BecomePassword+"\n"); err != nil {
+			return err
+		}
+	}
+	line, err := se.out.ReadString('\n')
+	if err != nil {
+		return errHandshake
+	}
+	machine, ok := strings.CutPrefix(strings.TrimSpace(line), "provision-agent: arch ")
+	if !ok {
+		return fmt.Errorf("unexpected output from the host: %q", strings.TrimSpace(line))
+	}
+	bin, err := se.s.Binaries.For(machine)
+	if err != nil {
+		io.WriteString(se.stdin, "none 0\n")
+		return err
+	}
+	fmt.Fprintf(se.stdin, "%s %d\n", bin.SHA256, bin.Size)
+	line, err = se.out.ReadString('\n')
+	if err != nil {
+		return errHandshake
+	}
+	switch strings.TrimSpace(line) {
+	case "provision-agent: have":
+	case "provision-agent: need":
+		f, err := os.Open(bin.Path)
+		if err != nil {
+			return err
+		}
+		_, err = io.Copy(se.stdin, f)
+		f.Close()
+		if err != nil {
+			return fmt.Errorf("upload %s: %w", bin.Path, err)
+		}
+	default:
+		return fmt.Errorf("unexpected output from the host: %q", strings.TrimSpace(line))
+	}
+	b := se.job.Bundle
+	b.Host, b.HostVars = se.t.Name, se.t.Vars
+	if se.job.Match != nil {
+		b.Plays = map[string]bool{}
+		for _, p := range se.job.Playbook.Plays {
+			b.Plays[p.Hosts] = se.job.Match(se.t.Name, p.Hosts)
+		}
+	}
+	data, err := json.Marshal(b)
+	if err != nil {
+		return err
+	}
+	if _, err := se.stdin.Write(append(data, '\n')); err != nil {
+		return fmt.Errorf("send the playbook: %w", err)
+	}
+	se.started = true
+	for {
+		line, err := se.out.ReadBytes('\n')
+		if len(bytes.TrimSpace(line)) > 0 {
+			var ev report.Event
+			if jerr := json.Unmarshal(line, &ev); jerr != nil {
+				return fmt.Errorf("bad event from the agent: %v: %q", jerr, line)
+			}
+			ev.Host = se.t.Name
+			if ev.Type == report.TaskResult {
+				se.counts.Add(ev)
+			}
+			se.sink.Emit(ev)
+		}
+		if err != nil {
+			return nil
+		}
+	}
+}
+
+var errHandshake = errors.New("no handshake")
+
+// result turns the session's end into a Result, telling an unreachable
+// host from a failed run.
+func (se *session) result(runErr, waitErr error, code int, stderr string) Result {
+	res := Result{Counts: se.counts}
+	msg := strings.TrimSpace(stderr)
+	switch {
+	case runErr != nil && runErr != errHandshake:
+		res.Err = runErr
+	case !se.started:
+		res.Unreachable = true
+		switch {
+		case strings.Contains(msg, "a password is required") || strings.Contains(msg, "a terminal is required"):
+			res.Unreachable = false
+			res.Err = fmt.Errorf("sudo on %s wants a password for %s: allow passwordless sudo, log in as root, or use --ask-become-pass", se.t.Name, userOr(se.t.User))
+		case code == 255 || msg != "":
+			res.Err = fmt.Errorf("ssh: %s", lastLines(msg, 3))
+		default:
+			res.Err = fmt.Errorf("ssh exited %d before the agent started", code)
+		}
+	case code == 255:
+		res.Unreachable = true
+		res.Err = fmt.Errorf("connection lost: %s", lastLines(msg, 3))
+	case code != report.ExitOK && code != report.ExitPending && se.counts.Failed == 0:
+		res.Err = fmt.Errorf("agent exited %d: %s", code, lastLines(msg, 5))
+	}
+	if res.Err == nil && waitErr != nil && code < 0 {
+		res.Err = fmt.Errorf("ssh: %v", waitErr)
+	}
+	return res
+}
+
+func userOr(u string) string {
+	if u == "" {
+		return "the login user"
+	}
+	return u
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimSpace(s), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "; ")
+}
+
+// tailBuffer keeps the last 16 KiB written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.buf = append(t.buf, p...)
+	if len(t.buf) > 16<<10 {
+		t.buf = t.buf[len(t.buf)-16<<10:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return string(t.buf)
+}
