@@ -8,7 +8,13 @@ import (
 
 	"github.com/provision-tool/provision/playbook"
 	"github.com/provision-tool/provision/tasks"
-	_ "github.com/provision-tool/provision/tasks/all"
+	// The modules whose tasks doctor recommends; not tasks/all, which may
+	// import this package one day.
+	_ "github.com/provision-tool/provision/tasks/containers"
+	_ "github.com/provision-tool/provision/tasks/files"
+	_ "github.com/provision-tool/provision/tasks/pkg"
+	_ "github.com/provision-tool/provision/tasks/sysctl"
+	_ "github.com/provision-tool/provision/tasks/users"
 )
 
 // decodeTask decodes "module: {args}" with the playbook decoder and
