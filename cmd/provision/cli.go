@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/mattn/go-isatty"
-	"github.com/sirupsen/logrus"
 	"gopkg.in/yaml.v3"
 
 	"github.com/provision-tool/provision/agent"
+	"github.com/provision-tool/provision/doctor"
 	"github.com/provision-tool/provision/engine"
 	"github.com/provision-tool/provision/facts"
 	"github.com/provision-tool/provision/playbook"
@@ -38,6 +38,7 @@ commands:
   apply PLAYBOOK      bring this host to the state the playbook describes
   check PLAYBOOK      show what apply would change; change nothing (apply --check)
   validate PLAYBOOK   report every problem in a playbook, without a host
+  doctor              tell why rootless Podman will fail on this host, and the fix
   facts               print what provision knows about this host
   doc [MODULE]        print a module's reference (doc -w DIR writes them all)
   version             print the version
@@ -70,6 +71,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.validate(rest)
 	case "facts":
 		return e.facts(rest)
+	case "doctor":
+		return e.doctor(ctx, rest)
 	case "doc":
 		return e.doc(rest)
 	case "agent":
@@ -82,7 +85,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "provision: unknown command %q%s\n\n%s", cmd, playbook.Suggest(cmd, []string{"apply", "check", "validate", "facts", "doc", "version"}), usage)
+	fmt.Fprintf(stderr, "provision: unknown command %q%s\n\n%s", cmd, playbook.Suggest(cmd, []string{"apply", "check", "validate", "doctor", "facts", "doc", "version"}), usage)
 	return exitFailed
 }
 
@@ -220,7 +223,7 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 	if root != "/" {
 		runner = noRunner{root: root}
 	}
-	sys := &tasks.System{Root: root, Runner: runner, Facts: fx, Log: newLogger(e.stderr, f.verbose), SourceDir: pb.Dir}
+	sys := &tasks.System{Root: root, Runner: runner, Facts: fx, Log: report.NewLogger(e.stderr, f.verbose), SourceDir: pb.Dir}
 	counts, err := engine.Run(ctx, pb, sys, engine.Options{
 		Host: "localhost", Check: f.check, NoVerify: f.noVerify,
 		Tags: f.tags, SkipTags: f.skipTags, ExtraVars: f.extra.vars, Sink: sink,
@@ -252,11 +255,14 @@ func (e *env) sink(output string, diff, verbose bool) report.Sink {
 	if output == "json" {
 		return report.NewJSON(e.stdout)
 	}
-	color := false
-	if f, ok := e.stdout.(*os.File); ok && os.Getenv("NO_COLOR") == "" {
-		color = isatty.IsTerminal(f.Fd())
-	}
-	return &report.Human{W: e.stdout, Color: color, Diff: diff, Verbose: verbose}
+	return &report.Human{W: e.stdout, Color: colorOf(e.stdout), Diff: diff, Verbose: verbose}
+}
+
+// colorOf reports whether to colour output to w: a terminal, and NO_COLOR
+// unset.
+func colorOf(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && os.Getenv("NO_COLOR") == "" && isatty.IsTerminal(f.Fd())
 }
 
 // printErr prints an error; playbook errors one per line, file:line:col first.
@@ -385,26 +391,51 @@ func (e *env) doc(args []string) int {
 	return exitOK
 }
 
-// logger adapts logrus to tasks.Logger.
-type logger struct{ l *logrus.Logger }
-
-func newLogger(w io.Writer, verbose bool) tasks.Logger {
-	l := logrus.New()
-	l.SetOutput(w)
-	l.SetLevel(logrus.WarnLevel)
-	if verbose {
-		l.SetLevel(logrus.DebugLevel)
-	}
-	return logger{l}
-}
-
-func (l logger) Debugf(format string, args ...any) { l.l.Debugf(format, args...) }
-func (l logger) Warnf(format string, args ...any)  { l.l.Warnf(format, args...) }
-
 // noRunner refuses to run programs on a host that is only a directory
 // tree: they would run on the machine itself, not in the tree.
 type noRunner struct{ root string }
 
 func (n noRunner) Run(_ context.Context, c tasks.Cmd) (tasks.Result, error) {
 	return tasks.Result{}, fmt.Errorf("cannot run %s under --root %s: programs would run on this machine, not in the tree", c.Argv[0], n.root)
+}
+
+func (e *env) doctor(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	var users, checks listFlag
+	fs.Var(&users, "user", "check this rootless user (repeatable, comma separated); default: every user with subuid ranges")
+	fs.Var(&checks, "checks", "run only these checks, by number or name (comma separated)")
+	smoke := fs.Bool("smoke", false, "also run a container as each user (check 20)")
+	image := fs.String("smoke-image", doctor.DefaultSmokeImage, "the image the smoke test runs")
+	output := fs.String("output", "human", "human or json")
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "usage: provision doctor [--user USER]... [--checks N,...] [--smoke] [--output json]")
+		fs.PrintDefaults()
+	}
+	pos, err := parse(fs, args)
+	if err != nil {
+		return exitFailed
+	}
+	if len(pos) > 0 {
+		fs.Usage()
+		return exitFailed
+	}
+	opts := doctor.Options{Users: users, Smoke: *smoke, SmokeImage: *image}
+	for _, c := range checks {
+		chk, ok := doctor.CheckByName(c)
+		if !ok {
+			fmt.Fprintf(e.stderr, "provision: doctor: no check %q\n", c)
+			return exitFailed
+		}
+		opts.Checks = append(opts.Checks, chk.ID)
+	}
+	fx := facts.New("/")
+	sys := &tasks.System{Root: "/", Runner: tasks.ExecRunner{Facts: fx}, Facts: fx, Log: report.NewLogger(e.stderr, false)}
+	rep := doctor.Run(ctx, sys, opts)
+	if *output == "json" {
+		doctor.RenderJSON(e.stdout, rep)
+	} else {
+		doctor.Render(e.stdout, rep, colorOf(e.stdout))
+	}
+	return rep.ExitCode()
 }

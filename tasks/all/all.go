@@ -3,6 +3,7 @@
 package all
 
 import (
+	_ "github.com/provision-tool/provision/doctor"
 	_ "github.com/provision-tool/provision/tasks/command"
 	_ "github.com/provision-tool/provision/tasks/containers"
 	_ "github.com/provision-tool/provision/tasks/files"
