@@ -181,7 +181,11 @@ func (pr *playRun) notify(handler string) *notification {
 // playVars renders the play's variables in order on top of the host's,
 // with extra vars winning.
 func (r *runner) playVars(play *playbook.Play) (map[string]any, error) {
-	vars := map[string]any{}
+	vars := map[string]any{
+		// As Ansible names them.
+		"inventory_hostname": r.opts.Host,
+		"check_mode":         r.opts.Check,
+	}
 	for k, v := range r.opts.HostVars {
 		vars[k] = v
 	}
