@@ -19,7 +19,14 @@ const (
 	TaskStart  = "task_start"
 	TaskResult = "task_result"
 	Recap      = "recap"
+	// HostError says a host could not be reached (Status "unreachable")
+	// or its run could not start or finish (Status "failed").
+	HostError = "host_error"
 )
+
+// StatusUnreachable is a HostError's status for a host that could not be
+// reached.
+const StatusUnreachable = "unreachable"
 
 // Task statuses.
 const (

@@ -25,6 +25,8 @@ type Human struct {
 	Verbose bool
 	// ShowHost prefixes lines with the host name (fleets).
 	ShowHost bool
+	// Live, when set, is a status line Human keeps below the output.
+	Live *Live
 
 	mu sync.Mutex
 }
@@ -59,11 +61,17 @@ func (h *Human) Emit(e Event) {
 		h.result(&b, e)
 	case Recap:
 		h.recap(&b, e)
+	case HostError:
+		fmt.Fprintf(&b, "%s %s: %s\n", h.paint(red, fmt.Sprintf("%-8s", e.Status)), e.Host, e.Error)
 	default:
 		return
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	if h.Live != nil {
+		h.Live.around(func() { io.WriteString(h.W, b.String()) })
+		return
+	}
 	io.WriteString(h.W, b.String())
 }
 

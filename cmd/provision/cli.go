@@ -11,14 +11,12 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"time"
 
 	"github.com/mattn/go-isatty"
 	"gopkg.in/yaml.v3"
 
 	"github.com/provision-tool/provision/agent"
 	"github.com/provision-tool/provision/doctor"
-	"github.com/provision-tool/provision/engine"
 	"github.com/provision-tool/provision/facts"
 	"github.com/provision-tool/provision/playbook"
 	"github.com/provision-tool/provision/report"
@@ -167,6 +165,10 @@ type applyFlags struct {
 	output, root                   string
 	tags, skipTags                 listFlag
 	extra                          extraVars
+	inventories                    listFlag
+	limit                          string
+	forks                          int
+	listHosts, askBecomePass       bool
 }
 
 func (e *env) apply(ctx context.Context, args []string, check bool) int {
@@ -190,6 +192,15 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 	fs.Var(&f.skipTags, "skip-tags", "skip tasks with these tags")
 	fs.Var(&f.extra, "e", "extra variables: key=value, @file.yml or a JSON object (repeatable)")
 	fs.Var(&f.extra, "extra-vars", "long for -e")
+	fs.Var(&f.inventories, "i", "inventory: an Ansible INI or YAML file, a directory, or host1,host2, (repeatable)")
+	fs.Var(&f.inventories, "inventory", "long for -i")
+	fs.StringVar(&f.limit, "l", "", "limit the run to hosts matching this pattern (Ansible's forms: group, glob, !excluded, &both)")
+	fs.StringVar(&f.limit, "limit", "", "long for -l")
+	fs.IntVar(&f.forks, "f", 50, "run this many hosts at a time")
+	fs.IntVar(&f.forks, "forks", 50, "long for -f")
+	fs.BoolVar(&f.listHosts, "list-hosts", false, "print the hosts each play would run on, and exit")
+	fs.BoolVar(&f.askBecomePass, "ask-become-pass", false, "ask for the sudo password of the login user on remote hosts")
+	fs.BoolVar(&f.askBecomePass, "K", false, "short for --ask-become-pass")
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "usage: provision %s [flags] PLAYBOOK\n", name)
 		fs.PrintDefaults()
@@ -211,44 +222,7 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 		e.printErr(err)
 		return exitFailed
 	}
-	start := time.Now()
-	sink := e.sink(f.output, f.diff, f.verbose)
-	root, err := filepath.Abs(f.root)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "provision: --root: %v\n", err)
-		return exitFailed
-	}
-	fx := facts.New(root)
-	var runner tasks.Runner = tasks.ExecRunner{Facts: fx}
-	if root != "/" {
-		runner = noRunner{root: root}
-	}
-	sys := &tasks.System{Root: root, Runner: runner, Facts: fx, Log: report.NewLogger(e.stderr, f.verbose), SourceDir: pb.Dir}
-	counts, err := engine.Run(ctx, pb, sys, engine.Options{
-		Host: "localhost", Check: f.check, NoVerify: f.noVerify,
-		Tags: f.tags, SkipTags: f.skipTags, ExtraVars: f.extra.vars, Sink: sink,
-	})
-	if err != nil {
-		var locked *engine.ErrLocked
-		if errors.As(err, &locked) {
-			fmt.Fprintf(e.stderr, "provision: %v\n", err)
-			return exitFailed
-		}
-		if counts == nil {
-			fmt.Fprintf(e.stderr, "provision: %v\n", err)
-			return exitFailed
-		}
-		fmt.Fprintf(e.stderr, "provision: %v\n", err)
-	}
-	sink.Emit(report.Event{V: report.SchemaVersion, Type: report.Recap, Time: time.Now().UTC(), Check: f.check,
-		Recap: map[string]*report.Counts{"localhost": counts}, DurationMS: float64(time.Since(start).Microseconds()) / 1000})
-	switch {
-	case counts.Failed > 0 || err != nil:
-		return exitFailed
-	case f.check && counts.Pending > 0:
-		return exitPending
-	}
-	return exitOK
+	return e.fleet(ctx, pb, &f)
 }
 
 func (e *env) sink(output string, diff, verbose bool) report.Sink {

@@ -1,0 +1,270 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"golang.org/x/term"
+
+	"github.com/provision-tool/provision/agent"
+	"github.com/provision-tool/provision/inventory"
+	"github.com/provision-tool/provision/playbook"
+	"github.com/provision-tool/provision/report"
+	"github.com/provision-tool/provision/tasks"
+	"github.com/provision-tool/provision/transport"
+)
+
+// target is a host to run on, or why it cannot be run on.
+type target struct {
+	transport.Target
+	err error
+}
+
+// fleet runs the playbook on every selected host, forks at a time, and
+// prints the recap. Without -i the only host is this one.
+func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) int {
+	start := time.Now()
+	root, err := filepath.Abs(f.root)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "provision: --root: %v\n", err)
+		return exitFailed
+	}
+	var inv *inventory.Inventory
+	var targets []target
+	if len(f.inventories) == 0 {
+		if f.limit != "" && f.limit != "localhost" && f.limit != "all" {
+			fmt.Fprintf(e.stderr, "provision: -l %s: without -i the only host is localhost\n", f.limit)
+			return exitFailed
+		}
+		targets = []target{{Target: transport.Target{Name: "localhost", Connection: "local"}}}
+		if f.listHosts {
+			for _, play := range pb.Plays {
+				fmt.Fprintf(e.stdout, "play %q (%s):\n  hosts (1):\n    localhost\n", play.Name, play.Hosts)
+			}
+			return exitOK
+		}
+	} else {
+		if root != "/" {
+			fmt.Fprintln(e.stderr, "provision: --root and -i do not mix")
+			return exitFailed
+		}
+		inv, err = inventory.Load(f.inventories, pb.Dir)
+		if err != nil {
+			e.printInventoryErr(err)
+			return exitFailed
+		}
+		for _, w := range inv.Warnings {
+			fmt.Fprintf(e.stderr, "warning: %v\n", w)
+		}
+		if targets, err = e.selectTargets(pb, inv, f); err != nil {
+			fmt.Fprintf(e.stderr, "provision: %v\n", err)
+			return exitFailed
+		}
+		if f.listHosts {
+			return exitOK
+		}
+		if len(targets) == 0 {
+			fmt.Fprintln(e.stderr, "provision: no hosts matched")
+			return exitFailed
+		}
+	}
+	if f.askBecomePass {
+		pass, err := e.readPassword("BECOME password: ")
+		if err != nil {
+			fmt.Fprintf(e.stderr, "provision: %v\n", err)
+			return exitFailed
+		}
+		for i := range targets {
+			targets[i].BecomePassword = pass
+		}
+	}
+
+	source, err := os.ReadFile(pb.File)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
+		return exitFailed
+	}
+	abs, _ := filepath.Abs(pb.File)
+	job := &transport.Job{Playbook: pb, Verbose: f.verbose, Bundle: agent.Bundle{
+		Version: agent.BundleVersion, Playbook: pb.File, PlaybookID: abs, Source: source,
+		Check: f.check, NoVerify: f.noVerify, Tags: f.tags, SkipTags: f.skipTags, ExtraVars: f.extra.vars,
+	}}
+	if inv != nil {
+		job.Match = inv.Match
+		remote := false
+		for _, t := range targets {
+			remote = remote || t.Connection != "local"
+		}
+		if remote {
+			if job.Bundle.Files, err = agent.CollectFiles(pb); err != nil {
+				fmt.Fprintf(e.stderr, "provision: %v\n", err)
+				return exitFailed
+			}
+		}
+	}
+
+	sink := e.sink(f.output, f.diff, f.verbose)
+	var live *report.Live
+	if h, ok := sink.(*report.Human); ok {
+		h.ShowHost = len(targets) > 1
+		if h.ShowHost && isTerminal(e.stdout) && isTerminal(e.stderr) {
+			live = &report.Live{W: e.stdout, Total: len(targets)}
+			h.Live = live
+			live.Run(250 * time.Millisecond)
+		}
+	}
+	local := transport.Local{Root: root}
+	if root != "/" {
+		local.Runner = noRunner{root: root}
+	}
+	ssh := &transport.SSH{Binaries: &transport.Binaries{}}
+
+	recap := map[string]*report.Counts{}
+	var mu sync.Mutex
+	forks := max(f.forks, 1)
+	sem := make(chan struct{}, forks)
+	var wg sync.WaitGroup
+	notStarted := 0
+	for _, t := range targets {
+		select {
+		case <-ctx.Done():
+		case sem <- struct{}{}:
+		}
+		if ctx.Err() != nil {
+			notStarted++
+			continue
+		}
+		wg.Add(1)
+		go func(t target) {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if live != nil {
+				live.Start(t.Name)
+				defer live.Done(t.Name)
+			}
+			res := transport.Result{Counts: &report.Counts{}, Err: t.err}
+			if t.err == nil {
+				var tr transport.Transport = ssh
+				if t.Connection == "local" {
+					tr = local
+				}
+				res = tr.Run(ctx, t.Target, job, sink)
+			}
+			if res.Counts == nil {
+				res.Counts = &report.Counts{}
+			}
+			if res.Err != nil {
+				status := report.StatusFailed
+				if res.Unreachable {
+					status = report.StatusUnreachable
+					res.Counts.Unreachable = true
+				} else {
+					res.Counts.Failed++
+				}
+				sink.Emit(report.Event{V: report.SchemaVersion, Type: report.HostError, Time: time.Now().UTC(),
+					Host: t.Name, Status: status, Error: res.Err.Error(), Check: f.check})
+			}
+			mu.Lock()
+			recap[t.Name] = res.Counts
+			mu.Unlock()
+		}(t)
+	}
+	wg.Wait()
+	if live != nil {
+		live.Close()
+	}
+	sink.Emit(report.Event{V: report.SchemaVersion, Type: report.Recap, Time: time.Now().UTC(), Check: f.check,
+		Recap: recap, DurationMS: float64(time.Since(start).Microseconds()) / 1000})
+	if notStarted > 0 {
+		fmt.Fprintf(e.stderr, "provision: interrupted: %d %s not started\n", notStarted, plural(notStarted, "host", "hosts"))
+	}
+	code := exitOK
+	for _, c := range recap {
+		switch report.ExitCode(c, f.check) {
+		case exitFailed:
+			code = exitFailed
+		case exitPending:
+			if code == exitOK {
+				code = exitPending
+			}
+		}
+	}
+	if ctx.Err() != nil {
+		code = exitFailed
+	}
+	return code
+}
+
+// selectTargets resolves the hosts the playbook's plays select, in
+// inventory order, limited by -l; with --list-hosts it prints them.
+func (e *env) selectTargets(pb *playbook.Playbook, inv *inventory.Inventory, f *applyFlags) ([]target, error) {
+	seen := map[string]bool{}
+	var targets []target
+	for _, play := range pb.Plays {
+		hosts, err := inv.SelectLimit(play.Hosts, f.limit)
+		if err != nil {
+			return nil, fmt.Errorf("play %q: %w", play.Name, err)
+		}
+		if f.listHosts {
+			fmt.Fprintf(e.stdout, "play %q (%s):\n", play.Name, play.Hosts)
+			inventory.WriteHostList(e.stdout, "  ", hosts)
+		}
+		for _, h := range hosts {
+			if seen[h.Name] {
+				continue
+			}
+			seen[h.Name] = true
+			targets = append(targets, targetFor(inv, h))
+		}
+	}
+	return targets, nil
+}
+
+func targetFor(inv *inventory.Inventory, h *inventory.Host) target {
+	vars := map[string]any{}
+	for k, v := range h.Vars {
+		vars[k] = v
+	}
+	for k, v := range inv.MagicVars(h) {
+		vars[k] = v
+	}
+	c := h.Conn
+	t := target{Target: transport.Target{Name: h.Name, Connection: c.Type, Address: c.Host, Port: c.Port,
+		User: c.User, KeyFile: c.KeyFile, Vars: vars}, err: h.ConnErr}
+	return t
+}
+
+func (e *env) printInventoryErr(err error) {
+	if errs, ok := err.(inventory.Errors); ok {
+		for _, x := range errs {
+			fmt.Fprintln(e.stderr, x.Error())
+		}
+		fmt.Fprintf(e.stderr, "%d %s\n", len(errs), plural(len(errs), "problem", "problems"))
+		return
+	}
+	fmt.Fprintf(e.stderr, "provision: %v\n", err)
+}
+
+func isTerminal(w any) bool {
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
+}
+
+// readPassword reads a password from the terminal without echo.
+func (e *env) readPassword(prompt string) (string, error) {
+	f, ok := e.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", fmt.Errorf("--ask-become-pass needs a terminal")
+	}
+	fmt.Fprint(e.stderr, prompt)
+	b, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(e.stderr)
+	return string(b), err
+}
+
+var _ tasks.Runner = noRunner{}
