@@ -25,8 +25,12 @@ type Human struct {
 	Verbose bool
 	// ShowHost prefixes lines with the host name (fleets).
 	ShowHost bool
+	// HostWidth pads host names to this width (fleets).
+	HostWidth int
 	// Live, when set, is a status line Human keeps below the output.
 	Live *Live
+
+	playsShown map[string]bool
 
 	mu sync.Mutex
 }
@@ -52,6 +56,17 @@ func (h *Human) Emit(e Event) {
 	var b strings.Builder
 	switch e.Type {
 	case PlayStart:
+		h.mu.Lock()
+		shown := h.playsShown[e.Play]
+		if h.playsShown == nil {
+			h.playsShown = map[string]bool{}
+		}
+		h.playsShown[e.Play] = true
+		h.mu.Unlock()
+		if shown && h.ShowHost {
+			// A fleet: every host starts the play; say it once.
+			return
+		}
 		mode := ""
 		if e.Check {
 			mode = " (check mode: nothing will be changed)"
@@ -62,7 +77,11 @@ func (h *Human) Emit(e Event) {
 	case Recap:
 		h.recap(&b, e)
 	case HostError:
-		fmt.Fprintf(&b, "%s %s: %s\n", h.paint(red, fmt.Sprintf("%-8s", e.Status)), e.Host, e.Error)
+		prefix := ""
+		if h.ShowHost {
+			prefix = fmt.Sprintf("%-*s  ", h.HostWidth, e.Host)
+		}
+		fmt.Fprintf(&b, "%s%s %s\n", prefix, h.paint(red, fmt.Sprintf("%-8s", e.Status)), e.Error)
 	default:
 		return
 	}
@@ -99,7 +118,7 @@ func (h *Human) result(b *strings.Builder, e Event) {
 	}
 	prefix := ""
 	if h.ShowHost {
-		prefix = e.Host + "  "
+		prefix = fmt.Sprintf("%-*s  ", h.HostWidth, e.Host)
 	}
 	dur := ""
 	if e.DurationMS > 0 {

@@ -247,7 +247,7 @@ func (se *session) result(runErr, waitErr error, code int, stderr string) Result
 			res.Unreachable = false
 			res.Err = fmt.Errorf("sudo on %s wants a password for %s: allow passwordless sudo, log in as root, or use --ask-become-pass", se.t.Name, userOr(se.t.User))
 		case code == 255 || msg != "":
-			res.Err = fmt.Errorf("ssh: %s", lastLines(msg, 3))
+			res.Err = fmt.Errorf("ssh: %s", strings.TrimPrefix(lastLines(msg, 3), "ssh: "))
 		default:
 			res.Err = fmt.Errorf("ssh exited %d before the agent started", code)
 		}

@@ -112,6 +112,9 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 	var live *report.Live
 	if h, ok := sink.(*report.Human); ok {
 		h.ShowHost = len(targets) > 1
+		for _, t := range targets {
+			h.HostWidth = max(h.HostWidth, len(t.Name))
+		}
 		if h.ShowHost && isTerminal(e.stdout) && isTerminal(e.stderr) {
 			live = &report.Live{W: e.stdout, Total: len(targets)}
 			h.Live = live
