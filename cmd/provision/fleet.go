@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -239,7 +240,60 @@ func targetFor(inv *inventory.Inventory, h *inventory.Host) target {
 	c := h.Conn
 	t := target{Target: transport.Target{Name: h.Name, Connection: c.Type, Address: c.Host, Port: c.Port,
 		User: c.User, KeyFile: c.KeyFile, Vars: vars}, err: h.ConnErr}
+	// Extra ssh arguments, as Ansible users set them.
+	for _, k := range []string{"ansible_ssh_common_args", "ansible_ssh_extra_args"} {
+		if s, ok := vars[k].(string); ok && s != "" {
+			args, err := splitArgs(s)
+			if err != nil && t.err == nil {
+				t.err = fmt.Errorf("%s: %v", k, err)
+			}
+			t.SSHArgs = append(t.SSHArgs, args...)
+		}
+	}
 	return t
+}
+
+// splitArgs splits a command line the way a shell would, without running
+// one: quotes and backslashes group words.
+func splitArgs(s string) ([]string, error) {
+	var args []string
+	var cur strings.Builder
+	inWord := false
+	var quote rune
+	escaped := false
+	for _, r := range s {
+		switch {
+		case escaped:
+			cur.WriteRune(r)
+			escaped = false
+		case r == '\\' && quote != '\'':
+			escaped, inWord = true, true
+		case quote != 0:
+			if r == quote {
+				quote = 0
+			} else {
+				cur.WriteRune(r)
+			}
+		case r == '\'' || r == '"':
+			quote, inWord = r, true
+		case r == ' ' || r == '\t' || r == '\n':
+			if inWord {
+				args = append(args, cur.String())
+				cur.Reset()
+				inWord = false
+			}
+		default:
+			cur.WriteRune(r)
+			inWord = true
+		}
+	}
+	if quote != 0 || escaped {
+		return nil, fmt.Errorf("unterminated quote in %q", s)
+	}
+	if inWord {
+		args = append(args, cur.String())
+	}
+	return args, nil
 }
 
 func (e *env) printInventoryErr(err error) {
