@@ -59,23 +59,27 @@ else
 	chmod 0755 "$t"
 	mv -f "$t" "$b"
 fi
-exec "$b" agent
+exec "$b" "$@"
 `
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
-// remoteCommand runs the bootstrap as root: directly when the login user
-// is root, through sudo otherwise.
-func remoteCommand(askPass bool) string {
-	q := shellQuote(bootstrap)
+// remoteCommand runs the bootstrap as root (directly when the login user
+// is root, through sudo otherwise), which then runs the binary with args.
+func remoteCommand(askPass bool, args []string) string {
+	q := shellQuote(bootstrap) + " provision"
+	for _, a := range args {
+		q += " " + shellQuote(a)
+	}
 	if askPass {
 		return `if [ "$(id -u)" = 0 ]; then read -r _; exec /bin/sh -c ` + q + `; else exec sudo -S -p '' -- /bin/sh -c ` + q + `; fi`
 	}
 	return `if [ "$(id -u)" = 0 ]; then exec /bin/sh -c ` + q + `; else exec sudo -n -- /bin/sh -c ` + q + `; fi`
 }
 
-// Args returns the ssh command line for a target.
-func (s *SSH) Args(t Target) []string {
+// Args returns the ssh command line that runs provision with remoteArgs on
+// a target.
+func (s *SSH) Args(t Target, remoteArgs ...string) []string {
 	timeout := s.ConnectTimeout
 	if timeout == 0 {
 		timeout = 10 * time.Second
@@ -95,17 +99,21 @@ func (s *SSH) Args(t Target) []string {
 	if addr == "" {
 		addr = t.Name
 	}
-	return append(args, "--", addr, remoteCommand(t.BecomePassword != ""))
+	return append(args, "--", addr, remoteCommand(t.BecomePassword != "", remoteArgs))
+}
+
+func (s *SSH) command(t Target, remoteArgs ...string) *exec.Cmd {
+	command := s.Command
+	if command == "" {
+		command = "ssh"
+	}
+	return exec.Command(command, s.Args(t, remoteArgs...)...)
 }
 
 // Run implements Transport.
 func (s *SSH) Run(ctx context.Context, t Target, job *Job, sink report.Sink) Result {
 	counts := &report.Counts{}
-	command := s.Command
-	if command == "" {
-		command = "ssh"
-	}
-	cmd := exec.Command(command, s.Args(t)...)
+	cmd := s.command(t, "agent")
 	// Its own process group: a Ctrl-C on the terminal must not kill the
 	// session; the controller asks the agent to stop after its current task.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -157,6 +165,14 @@ type session struct {
 
 // run does the handshake, sends the bundle and relays the events.
 func (se *session) run() error {
+	if err := se.handshake(); err != nil {
+		return err
+	}
+	return se.relay()
+}
+
+// handshake makes sure the host has the agent binary and starts it.
+func (se *session) handshake() error {
 	if se.t.BecomePassword != "" {
 		if _, err := io.WriteString(se.stdin, se.t.BecomePassword+"\n"); err != nil {
 			return err
@@ -195,6 +211,11 @@ func (se *session) run() error {
 	default:
 		return fmt.Errorf("unexpected output from the host: %q", strings.TrimSpace(line))
 	}
+	return nil
+}
+
+// relay sends the bundle and relays the agent's events.
+func (se *session) relay() error {
 	b := se.job.Bundle
 	b.Host, b.HostVars = se.t.Name, se.t.Vars
 	if se.job.Match != nil {
@@ -298,4 +319,50 @@ func (t *tailBuffer) String() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return string(t.buf)
+}
+
+// Exec runs this provision binary with args on the target as root, over
+// the same handshake as Run (the binary is uploaded when missing), and
+// returns its stdout and exit code. The error is set when the host could
+// not be reached or the binary not started; unreachable says which.
+func (s *SSH) Exec(ctx context.Context, t Target, args ...string) (stdout []byte, code int, unreachable bool, err error) {
+	cmd := s.command(t, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, -1, false, err
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, -1, false, err
+	}
+	var stderr tailBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		return nil, -1, true, fmt.Errorf("start ssh: %w", err)
+	}
+	stop := context.AfterFunc(ctx, func() { cmd.Process.Kill() })
+	defer stop()
+	se := &session{t: t, s: s, stdin: stdin, out: bufio.NewReaderSize(out, 64<<10), counts: &report.Counts{}}
+	herr := se.handshake()
+	stdin.Close()
+	if herr == nil {
+		se.started = true
+		stdout, _ = io.ReadAll(se.out)
+	} else {
+		cmd.Process.Kill()
+	}
+	waitErr := cmd.Wait()
+	code = cmd.ProcessState.ExitCode()
+	if herr != nil {
+		res := se.result(herr, waitErr, code, stderr.String())
+		return nil, code, res.Unreachable, res.Err
+	}
+	if code == 255 {
+		return stdout, code, true, fmt.Errorf("connection lost: %s", lastLines(stderr.String(), 3))
+	}
+	if len(stdout) == 0 && code != 0 {
+		return nil, code, false, fmt.Errorf("exit %d: %s", code, lastLines(stderr.String(), 5))
+	}
+	return stdout, code, false, nil
 }

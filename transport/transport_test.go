@@ -130,3 +130,16 @@ func TestSSHUnreachable(t *testing.T) {
 		t.Fatalf("got %+v", res)
 	}
 }
+
+func TestSSHExec(t *testing.T) {
+	target, _ := loopbackSSHD(t)
+	ssh := &transport.SSH{Binaries: &transport.Binaries{Self: buildProvision(t)}}
+	out, code, unreachable, err := ssh.Exec(t.Context(), target, "facts", "--output", "json")
+	if err != nil || unreachable || code != 0 || !strings.Contains(string(out), `"package_manager"`) {
+		t.Fatalf("exec facts: %q %d %v %v", out, code, unreachable, err)
+	}
+	out, code, _, err = ssh.Exec(t.Context(), target, "doc", "nosuchmodule")
+	if code != 1 || err == nil || !strings.Contains(err.Error(), `no module "nosuchmodule"`) {
+		t.Fatalf("exec failing command: %q %d %v", out, code, err)
+	}
+}

@@ -376,14 +376,17 @@ func (n noRunner) Run(_ context.Context, c tasks.Cmd) (tasks.Result, error) {
 func (e *env) doctor(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	var users, checks listFlag
+	var users, checks, invs listFlag
 	fs.Var(&users, "user", "check this rootless user (repeatable, comma separated); default: every user with subuid ranges")
 	fs.Var(&checks, "checks", "run only these checks, by number or name (comma separated)")
 	smoke := fs.Bool("smoke", false, "also run a container as each user (check 20)")
 	image := fs.String("smoke-image", doctor.DefaultSmokeImage, "the image the smoke test runs")
 	output := fs.String("output", "human", "human or json")
+	fs.Var(&invs, "i", "check the hosts of this inventory over SSH (repeatable)")
+	limit := fs.String("l", "", "limit the hosts to this pattern")
+	forks := fs.Int("f", 50, "check this many hosts at a time")
 	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: provision doctor [--user USER]... [--checks N,...] [--smoke] [--output json]")
+		fmt.Fprintln(e.stderr, "usage: provision doctor [--user USER]... [--checks N,...] [--smoke] [--output json] [-i INVENTORY [-l PATTERN]]")
 		fs.PrintDefaults()
 	}
 	pos, err := parse(fs, args)
@@ -402,6 +405,20 @@ func (e *env) doctor(ctx context.Context, args []string) int {
 			return exitFailed
 		}
 		opts.Checks = append(opts.Checks, chk.ID)
+	}
+	if len(invs) > 0 {
+		// The same flags, for the remote doctor.
+		remote := []string{"doctor", "--output", "json", "--smoke-image", *image}
+		for _, u := range users {
+			remote = append(remote, "--user", u)
+		}
+		for _, c := range opts.Checks {
+			remote = append(remote, "--checks", fmt.Sprint(c))
+		}
+		if *smoke {
+			remote = append(remote, "--smoke")
+		}
+		return e.fleetDoctor(ctx, invs, *limit, *forks, remote, opts, *output)
 	}
 	fx := facts.New("/")
 	sys := &tasks.System{Root: "/", Runner: tasks.ExecRunner{Facts: fx}, Facts: fx, Log: report.NewLogger(e.stderr, false)}
