@@ -29,7 +29,7 @@ func TestRequireSkipsOrFailsWithOneLine(t *testing.T) {
 
 	miss := Missing()
 	joined := strings.Join(miss, "; ")
-	if !strings.Contains(joined, "no-such-tool-for-testhost") || !strings.Contains(joined, "apt-get install -y --no-install-recommends no-such-package") {
+	if !strings.Contains(joined, "no-such-tool-for-testhost") || !strings.Contains(joined, "apt-get install -y --no-install-recommends ") || !strings.Contains(joined, " no-such-package") {
 		t.Fatalf("Missing() = %q, want the tool and an install hint naming its package", miss)
 	}
 
