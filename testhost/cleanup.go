@@ -18,7 +18,7 @@ import (
 // by nspawn from the machine name: ve-NAME (single) and vb-NAME (bridge).
 const bridgePrefix = "pe2e-br"
 
-var guestLinkRE = regexp.MustCompile(`^v[eb]-(debian|fedora|yum)-`)
+var guestLinkRE = regexp.MustCompile(`^v[eb]-(debian|fedora|yum|debpy)-`)
 
 // CleanupStale removes what a killed earlier run left behind: it stops the
 // guests still running in the harness's cgroups (SIGTERM, then SIGKILL),

@@ -33,9 +33,14 @@ const (
 	// Yum is the Fedora-like host with only yum (linked to dnf-3) and no dnf,
 	// as CentOS 7-style scripts expect.
 	Yum Kind = "yum"
+	// DebianPy is Debian with python3 and python3-apt added (PythonPackages),
+	// for Ansible's modules: the benchmark against ansible-playbook boots it.
+	// provision needs neither; the suite's hosts are plain Debian.
+	DebianPy Kind = "debpy"
 )
 
-// Kinds lists every host kind.
+// Kinds lists the host kinds the suite covers (DebianPy, a benchmark
+// variant of Debian, is not among them).
 var Kinds = []Kind{Debian, Fedora, Yum}
 
 // Options tune one boot.
@@ -145,12 +150,12 @@ func prepareKind(tb logger, kind Kind) (kindPaths, error) {
 	tb.Helper()
 	p := kindPaths{kind: kind}
 	switch kind {
-	case Debian, Fedora, Yum:
+	case Debian, Fedora, Yum, DebianPy:
 	default:
-		return p, fmt.Errorf("unknown host kind %q (want debian, fedora or yum)", kind)
+		return p, fmt.Errorf("unknown host kind %q (want debian, fedora, yum or debpy)", kind)
 	}
 	var err error
-	if kind != Debian {
+	if kind == Fedora || kind == Yum {
 		if p.rpmRepo, err = rpmRepoDir(tb); err != nil {
 			return p, err
 		}
@@ -158,7 +163,7 @@ func prepareKind(tb logger, kind Kind) (kindPaths, error) {
 	if p.lower, err = lowerDir(tb, family(kind)); err != nil {
 		return p, err
 	}
-	if kind == Debian {
+	if kind == Debian || kind == DebianPy {
 		_, sources, _ := sourcesFile()
 		p.debRepo = debRepoDir(imageKey("debian", sources))
 	}

@@ -37,6 +37,10 @@ var FedoraExtraPackages = []string{"dnf", "rpm"}
 // dependencies and Recommends that the Debian image lacks).
 var DebRepoPackages = []string{"podman", "uidmap", "fuse-overlayfs", "containers-storage"}
 
+// PythonPackages are added to BasePackages for the DebianPy image, which
+// shares the Debian image's offline apt repository.
+var PythonPackages = []string{"python3", "python3-apt"}
+
 //go:embed rpm-specs/*.spec
 var rpmSpecs embed.FS
 
@@ -87,6 +91,8 @@ func imageKey(family string, sources []byte) string {
 	switch family {
 	case "debian":
 		parts = append(parts, []byte(strings.Join(DebRepoPackages, ",")))
+	case "debpy":
+		parts = append(parts, []byte(strings.Join(DebRepoPackages, ",")), []byte(strings.Join(PythonPackages, ",")))
 	case "fedora":
 		parts = append(parts, []byte(strings.Join(FedoraExtraPackages, ",")), []byte(specsKey()))
 	}
@@ -95,8 +101,11 @@ func imageKey(family string, sources []byte) string {
 
 // family maps a host kind to the rootfs it boots.
 func family(k Kind) string {
-	if k == Debian {
+	switch k {
+	case Debian:
 		return "debian"
+	case DebianPy:
+		return "debpy"
 	}
 	return "fedora"
 }
@@ -114,8 +123,11 @@ func lowerDir(tb logger, fam string) (string, error) {
 		img := filepath.Join(hs.cache, "images", fam+"-"+key+".tar")
 		lower := filepath.Join(hs.mem, "lower-"+fam)
 		var repo string
-		if fam == "debian" {
+		switch fam {
+		case "debian":
 			repo = debRepoDir(key)
+		case "debpy":
+			repo = debRepoDir(imageKey("debian", sources))
 		}
 		if fileExists(img) && (repo == "" || fileExists(filepath.Join(repo, "Packages.gz"))) {
 			start := time.Now()
@@ -162,6 +174,9 @@ func buildImage(tb logger, fam, key, sources, img, lower string) error {
 	root := filepath.Join(tmp, "root")
 	pkgs := append([]string{}, BasePackages...)
 	var rpmRepo string
+	if fam == "debpy" {
+		pkgs = append(pkgs, PythonPackages...)
+	}
 	if fam == "fedora" {
 		pkgs = append(pkgs, FedoraExtraPackages...)
 		var err error
@@ -187,6 +202,19 @@ func buildImage(tb logger, fam, key, sources, img, lower string) error {
 		repo := debRepoDir(key)
 		if !fileExists(filepath.Join(repo, "Packages.gz")) {
 			if err := buildDebRepo(tb, root, repo); err != nil {
+				return err
+			}
+		}
+		if err := customizeDebian(root, repo); err != nil {
+			return err
+		}
+	case "debpy":
+		// The Debian image's repository, computed against its smaller
+		// package set, so it serves both images.
+		_, src, _ := sourcesFile()
+		repo := debRepoDir(imageKey("debian", src))
+		if !fileExists(filepath.Join(repo, "Packages.gz")) {
+			if _, err := lowerDir(tb, "debian"); err != nil {
 				return err
 			}
 		}
