@@ -9,5 +9,6 @@ import (
 	_ "github.com/provision-tool/provision/tasks/files"
 	_ "github.com/provision-tool/provision/tasks/pkg"
 	_ "github.com/provision-tool/provision/tasks/sysctl"
+	_ "github.com/provision-tool/provision/tasks/systemd"
 	_ "github.com/provision-tool/provision/tasks/users"
 )
