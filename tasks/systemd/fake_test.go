@@ -160,10 +160,16 @@ func (c fakeConn) setFileState(name, state, call string) error {
 	return nil
 }
 
-func (c fakeConn) Enable(_ context.Context, n string) error  { return c.setFileState(n, "enabled", "enable") }
-func (c fakeConn) Disable(_ context.Context, n string) error { return c.setFileState(n, "disabled", "disable") }
-func (c fakeConn) Mask(_ context.Context, n string) error    { return c.setFileState(n, "masked", "mask") }
-func (c fakeConn) Unmask(_ context.Context, n string) error  { return c.setFileState(n, "disabled", "unmask") }
+func (c fakeConn) Enable(_ context.Context, n string) error {
+	return c.setFileState(n, "enabled", "enable")
+}
+func (c fakeConn) Disable(_ context.Context, n string) error {
+	return c.setFileState(n, "disabled", "disable")
+}
+func (c fakeConn) Mask(_ context.Context, n string) error { return c.setFileState(n, "masked", "mask") }
+func (c fakeConn) Unmask(_ context.Context, n string) error {
+	return c.setFileState(n, "disabled", "unmask")
+}
 
 // fakeLogind keeps lingering users; enabling one starts its manager in the
 // fake systemd, as logind does.

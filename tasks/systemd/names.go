@@ -118,14 +118,17 @@ func validScope(sc, user string) error {
 	return nil
 }
 
-// resolveScope looks the user up in the host's accounts.
+// resolveScope looks the user up in the host's accounts. A user that does
+// not exist gives the system scope's zero value with no error; callers
+// check sc.Name for scope user.
 func resolveScope(sys *tasks.System, sc, user string) (scope, error) {
 	if sc != "user" {
 		return scope{}, nil
 	}
 	u, ok := sys.Facts.LookupUser(user)
 	if !ok {
-		return scope{}, fmt.Errorf("no such user %q", user)
+		// The caller decides: an earlier task may create the user.
+		return scope{}, nil
 	}
 	if u.Home == "" || !strings.HasPrefix(u.Home, "/") {
 		return scope{}, fmt.Errorf("user %s has no absolute home directory", user)

@@ -85,10 +85,10 @@ func TestOfflineEnableDisable(t *testing.T) {
 			}
 			taskstest.Converge(t, sys, task)
 			want := map[string]string{
-				"/etc/systemd/system/multi-user.target.wants/web.service": "/lib/systemd/system/web.service",
+				"/etc/systemd/system/multi-user.target.wants/web.service":   "/lib/systemd/system/web.service",
 				"/etc/systemd/system/graphical.target.requires/web.service": "/lib/systemd/system/web.service",
-				"/etc/systemd/system/www.service":                          "/lib/systemd/system/web.service",
-				"/etc/systemd/system/sockets.target.wants/web.socket":      "/lib/systemd/system/web.socket",
+				"/etc/systemd/system/www.service":                           "/lib/systemd/system/web.service",
+				"/etc/systemd/system/sockets.target.wants/web.socket":       "/lib/systemd/system/web.socket",
 			}
 			if got := links(t, sys.Root, "/etc/systemd/system"); !reflect.DeepEqual(got, want) {
 				t.Errorf("links after enable:\n got  %v\n want %v", got, want)
@@ -110,10 +110,10 @@ func TestOfflineMatchesSystemctl(t *testing.T) {
 		t.Skip("systemctl is not installed")
 	}
 	units := map[string]string{
-		"/lib/systemd/system/web.service":   webUnit,
-		"/lib/systemd/system/web.socket":    webSocket,
+		"/lib/systemd/system/web.service":    webUnit,
+		"/lib/systemd/system/web.socket":     webSocket,
 		"/lib/systemd/system/getty@.service": "[Service]\nExecStart=/sbin/agetty %I\n[Install]\nWantedBy=getty.target\nDefaultInstance=tty1\n",
-		"/etc/systemd/system/local.service": "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=default.target\n",
+		"/etc/systemd/system/local.service":  "[Service]\nExecStart=/bin/true\n[Install]\nWantedBy=default.target\n",
 	}
 	for _, unit := range []string{"web.service", "getty@tty3.service", "getty@.service", "local.service"} {
 		t.Run(unit, func(t *testing.T) {

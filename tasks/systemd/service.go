@@ -169,6 +169,16 @@ func (s *Service) Check(ctx context.Context, sys *tasks.System) (tasks.Plan, err
 	}
 	ops := &serviceOps{Unit: serviceName(s.Name), Scope: sc}
 	var p tasks.Plan
+	if s.Scope == "user" && sc.Name == "" {
+		// An earlier task creates the user (check mode).
+		p.Warn(fmt.Sprintf("user %s does not exist yet; the plan assumes the unit is stopped", s.User))
+		ops.Replan = true
+		if err := s.planUnit(sys, unitInfo{Name: ops.Unit, LoadState: "loaded", ActiveState: "inactive"}, ops, &p, "(no user)"); err != nil {
+			return tasks.Plan{}, err
+		}
+		p.Data = ops
+		return p, nil
+	}
 	if offline(sys) {
 		ops.Offline = true
 		if err := s.planOffline(sys, ops, &p); err != nil {
@@ -181,7 +191,7 @@ func (s *Service) Check(ctx context.Context, sys *tasks.System) (tasks.Plan, err
 			// happen to a unit that is not running.
 			p.Warn(err.Error() + "; the plan assumes the unit is stopped")
 			ops.Replan = true
-			if err := s.planUnit(unitInfo{Name: ops.Unit, LoadState: "loaded", ActiveState: "inactive"}, ops, &p, "(user manager not running)"); err != nil {
+			if err := s.planUnit(sys, unitInfo{Name: ops.Unit, LoadState: "loaded", ActiveState: "inactive"}, ops, &p, "(user manager not running)"); err != nil {
 				return tasks.Plan{}, err
 			}
 			p.Data = ops
@@ -195,7 +205,7 @@ func (s *Service) Check(ctx context.Context, sys *tasks.System) (tasks.Plan, err
 		if err != nil {
 			return tasks.Plan{}, err
 		}
-		if err := s.planUnit(u, ops, &p, ""); err != nil {
+		if err := s.planUnit(sys, u, ops, &p, ""); err != nil {
 			return tasks.Plan{}, err
 		}
 	}
@@ -207,7 +217,7 @@ func (s *Service) Check(ctx context.Context, sys *tasks.System) (tasks.Plan, err
 
 // planUnit plans the changes for a unit as the manager reports it. unknown,
 // when set, is the Before of changes whose current value is not known.
-func (s *Service) planUnit(u unitInfo, ops *serviceOps, p *tasks.Plan, unknown string) error {
+func (s *Service) planUnit(sys *tasks.System, u unitInfo, ops *serviceOps, p *tasks.Plan, unknown string) error {
 	name := ops.Unit
 	masked := u.LoadState == "masked" || strings.HasPrefix(u.UnitFileState, "masked")
 	if s.Masked != nil && !*s.Masked && masked {
@@ -244,16 +254,18 @@ func (s *Service) planUnit(u unitInfo, ops *serviceOps, p *tasks.Plan, unknown s
 		enabledNow := st == "enabled" || st == "enabled-runtime" || st == "alias" || st == "indirect"
 		fixed := st == "static" || st == "generated" || st == "transient"
 		switch {
-		case unknown != "" && *s.Enabled:
+		case unknown != "" && *s.Enabled && !isQuadlet(s.Name):
 			p.Add("enabled", before(st), "true")
 			ops.Enable = true
 		case unknown != "":
-		case fixed:
-			if st == "generated" {
-				p.Warn(fmt.Sprintf("%s is generated (Quadlet): its enablement comes from the [Install] section of %s; enabled is ignored", name, orDash(u.SourcePath)))
-			} else {
-				p.Warn(fmt.Sprintf("%s is %s (no [Install] section to act on): enabled is ignored", name, st))
+		case st == "generated":
+			// A Quadlet unit starts at boot through the [Install] section
+			// of its source file, which the generator applies.
+			if w := generatedEnablement(sys, name, u.SourcePath, *s.Enabled); w != "" {
+				p.Warn(w)
 			}
+		case fixed:
+			p.Warn(fmt.Sprintf("%s is %s (no [Install] section to act on): enabled is ignored", name, st))
 		case *s.Enabled && !enabledNow:
 			p.Add("enabled", orDash(st), "true")
 			ops.Enable = true
@@ -290,6 +302,27 @@ func (s *Service) planUnit(u unitInfo, ops *serviceOps, p *tasks.Plan, unknown s
 		ops.Mask = true
 	}
 	return nil
+}
+
+// generatedEnablement checks enabled against the [Install] section of a
+// generated unit's source (a Quadlet file), which provision cannot change
+// through systemd; it returns a warning when they disagree.
+func generatedEnablement(sys *tasks.System, unit, source string, enabled bool) string {
+	if source == "" {
+		return fmt.Sprintf("%s is generated: enabled is ignored", unit)
+	}
+	in, err := readInstall(sys, unitFile{Path: source, Real: source})
+	if err != nil {
+		return fmt.Sprintf("%s is generated from %s: %v", unit, source, err)
+	}
+	wanted := len(in.WantedBy)+len(in.RequiredBy)+len(in.UpheldBy) > 0
+	switch {
+	case enabled && !wanted:
+		return fmt.Sprintf("%s is generated from %s, whose [Install] section names no target: it will not start at boot (add [Install] WantedBy=default.target there)", unit, source)
+	case !enabled && wanted:
+		return fmt.Sprintf("%s is generated from %s, whose [Install] section starts it at boot: remove that section there to disable it", unit, source)
+	}
+	return ""
 }
 
 func orDash(s string) string {
@@ -367,6 +400,20 @@ func (s *Service) Apply(ctx context.Context, sys *tasks.System, p tasks.Plan) er
 	if !ok {
 		return errors.New("apply without a plan from check")
 	}
+	if ops.Replan && ops.Scope.Name == "" && s.Scope == "user" {
+		again, err := s.Check(ctx, sys)
+		if err != nil {
+			return err
+		}
+		next, _ := again.Data.(*serviceOps)
+		if next == nil {
+			return nil
+		}
+		if next.Scope.Name == "" {
+			return fmt.Errorf("no such user %q", s.User)
+		}
+		ops = next
+	}
 	if ops.Offline {
 		if ops.Replan {
 			again, err := s.Check(ctx, sys)
@@ -397,7 +444,7 @@ func (s *Service) Apply(ctx context.Context, sys *tasks.System, p tasks.Plan) er
 		}
 		fresh := &serviceOps{Unit: ops.Unit, Scope: ops.Scope}
 		var np tasks.Plan
-		if err := s.planUnit(u, fresh, &np, ""); err != nil {
+		if err := s.planUnit(sys, u, fresh, &np, ""); err != nil {
 			return err
 		}
 		ops = fresh
@@ -421,7 +468,7 @@ func (s *Service) Apply(ctx context.Context, sys *tasks.System, p tasks.Plan) er
 			}
 			fresh := &serviceOps{Unit: ops.Unit, Scope: ops.Scope}
 			var np tasks.Plan
-			if err := s.planUnit(u, fresh, &np, ""); err != nil {
+			if err := s.planUnit(sys, u, fresh, &np, ""); err != nil {
 				return err
 			}
 			fresh.Reload, fresh.Unmask = false, false

@@ -58,6 +58,7 @@ func wantChanges(t *testing.T, p tasks.Plan, want ...string) {
 func TestServiceOnline(t *testing.T) {
 	cases := []struct {
 		name  string
+		files map[string]string
 		units []unitInfo
 		// pending units appear at daemon-reload
 		pending []unitInfo
@@ -89,14 +90,35 @@ func TestServiceOnline(t *testing.T) {
 			name:    "new quadlet file: reload loads the generated unit, then start",
 			pending: []unitInfo{{Name: "web.service", UnitFileState: "generated", SourcePath: "/etc/containers/systemd/web.container"}},
 			task:    Service{Name: "web.container", State: "started", Enabled: ptr(true)},
-			plan:    []string{"daemon-reload: unit not loaded -> reloaded", "enabled: (not loaded) -> true", "state: (not loaded) -> started"},
+			plan:    []string{"daemon-reload: unit not loaded -> reloaded", "state: (not loaded) -> started"},
 			calls:   "daemon-reload; start web.service",
 		},
 		{
-			name:  "generated unit: enabled is the quadlet file's business",
+			name:  "generated unit: enabled by its quadlet file",
+			files: map[string]string{"/etc/containers/systemd/web.container": "[Container]\nImage=x\n[Install]\nWantedBy=multi-user.target\n"},
 			units: []unitInfo{{Name: "web.service", UnitFileState: "generated", ActiveState: "active", SourcePath: "/etc/containers/systemd/web.container"}},
 			task:  Service{Name: "web.container", Enabled: ptr(true)},
-			warn:  "generated (Quadlet)",
+		},
+		{
+			name:  "generated unit: its quadlet file does not enable it",
+			files: map[string]string{"/etc/containers/systemd/web.container": "[Container]\nImage=x\n"},
+			units: []unitInfo{{Name: "web.service", UnitFileState: "generated", ActiveState: "active", SourcePath: "/etc/containers/systemd/web.container"}},
+			task:  Service{Name: "web.container", Enabled: ptr(true)},
+			warn:  "web.service is generated from /etc/containers/systemd/web.container, whose [Install] section names no target: it will not start at boot",
+		},
+		{
+			name:  "generated unit: cannot be disabled here",
+			files: map[string]string{"/etc/containers/systemd/web.container": "[Container]\nImage=x\n[Install]\nWantedBy=multi-user.target\n"},
+			units: []unitInfo{{Name: "web.service", UnitFileState: "generated", ActiveState: "active", SourcePath: "/etc/containers/systemd/web.container"}},
+			task:  Service{Name: "web.container", Enabled: ptr(false)},
+			warn:  "remove that section there to disable it",
+		},
+		{
+			name:  "user scope, user created later in the run",
+			task:  Service{Name: "app", State: "started", Enabled: ptr(true), Scope: "user", User: "bob"},
+			plan:  []string{"enabled: (no user) -> true", "state: (no user) -> started"},
+			warn:  "user bob does not exist yet; the plan assumes the unit is stopped",
+			calls: "-",
 		},
 		{
 			name:  "static unit",
@@ -164,6 +186,9 @@ func TestServiceOnline(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			sys, _ := newHost(t, true)
+			for p, content := range c.files {
+				taskstest.WriteFile(t, sys, p, content)
+			}
 			f := newFake()
 			f.install(t, nil)
 			for _, u := range c.units {
@@ -181,8 +206,15 @@ func TestServiceOnline(t *testing.T) {
 			if !reflect.DeepEqual(before, taskstest.Snapshot(t, sys)) {
 				t.Errorf("check changed files")
 			}
-			if c.warn != "" && !strings.Contains(strings.Join(p.Warnings, "\n"), c.warn) {
+			if (c.warn == "") != (len(p.Warnings) == 0) || !strings.Contains(strings.Join(p.Warnings, "\n"), c.warn) {
 				t.Errorf("warnings %q lack %q", p.Warnings, c.warn)
+			}
+			if c.calls == "-" {
+				err := c.task.Apply(context.Background(), sys, p)
+				if err == nil || err.Error() != `no such user "bob"` {
+					t.Errorf("apply: %v", err)
+				}
+				return
 			}
 			taskstest.Converge(t, sys, &c.task)
 			if got := f.Calls(); got != c.calls {
@@ -331,7 +363,7 @@ func TestNoUserManager(t *testing.T) {
 	f.install(t, nil)
 	task := &Service{Name: "web.container", Scope: "user", User: "alice", State: "started", Enabled: ptr(true)}
 	p := check(t, sys, task)
-	wantChanges(t, p, "enabled: (user manager not running) -> true", "state: (user manager not running) -> started")
+	wantChanges(t, p, "state: (user manager not running) -> started")
 	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "alice's user manager is not running") {
 		t.Errorf("warnings %q", p.Warnings)
 	}

@@ -145,6 +145,8 @@ type unitWrite struct {
 	UID, GID int
 	// WriteContent is false when only the mode changes.
 	WriteContent bool
+	// Replan: the user did not exist at Check.
+	Replan bool
 }
 
 // Check implements tasks.Task.
@@ -155,6 +157,22 @@ func (u *Unit) Check(_ context.Context, sys *tasks.System) (tasks.Plan, error) {
 	sc, err := resolveScope(sys, u.Scope, u.User)
 	if err != nil {
 		return tasks.Plan{}, err
+	}
+	if u.Scope == "user" && sc.Name == "" && u.Path == "" {
+		// An earlier task creates the user (check mode): say where the
+		// file goes, relative to the home directory it will have.
+		var p tasks.Plan
+		p.Warn(fmt.Sprintf("user %s does not exist yet", u.User))
+		text := ""
+		if u.State != "absent" {
+			if text, err = u.content(sys); err != nil {
+				return tasks.Plan{}, err
+			}
+			dest := u.dest(scope{Name: u.User, Home: "/~" + u.User})[1:]
+			p.Changes = append(p.Changes, tasks.Change{Field: "content", Path: dest, After: text})
+			p.Data = &unitWrite{Replan: true}
+		}
+		return p, nil
 	}
 	dest := u.dest(sc)
 	if fi, err := sys.Lstat(dest); err == nil && !fi.Mode().IsRegular() {
@@ -235,6 +253,19 @@ func (u *Unit) Apply(_ context.Context, sys *tasks.System, p tasks.Plan) error {
 	w, ok := p.Data.(*unitWrite)
 	if !ok {
 		return errors.New("apply without a plan from check")
+	}
+	if w.Replan {
+		if _, ok := sys.Facts.LookupUser(u.User); !ok {
+			return fmt.Errorf("no such user %q", u.User)
+		}
+		again, err := u.Check(context.Background(), sys)
+		if err != nil {
+			return err
+		}
+		if again.Empty() {
+			return nil
+		}
+		return u.Apply(context.Background(), sys, again)
 	}
 	if w.Remove {
 		if err := os.Remove(sys.MustPath(w.Path)); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -162,10 +162,26 @@ func TestUnitFileValidate(t *testing.T) {
 	}
 }
 
+// TestUnknownUser: in check mode a user an earlier task creates does not
+// exist yet: the plan says where the file goes, relative to the user's
+// home; Apply fails plainly if the user is still missing.
 func TestUnknownUser(t *testing.T) {
 	sys, _ := newHost(t, false)
 	c := "x"
-	if _, err := (&Unit{Name: "a.service", Content: &c, Scope: "user", User: "bob"}).Check(context.Background(), sys); err == nil || err.Error() != `no such user "bob"` {
-		t.Errorf("error %v", err)
+	task := &Unit{Name: "a.container", Content: &c, Scope: "user", User: "bob"}
+	p := check(t, sys, task)
+	want := []tasks.Change{{Field: "content", Path: "~bob/.config/containers/systemd/a.container", After: "x"}}
+	if !reflect.DeepEqual(p.Changes, want) || len(p.Warnings) != 1 || p.Warnings[0] != "user bob does not exist yet" {
+		t.Errorf("plan %+v warnings %q", p.Changes, p.Warnings)
+	}
+	if err := task.Apply(context.Background(), sys, p); err == nil || err.Error() != `no such user "bob"` {
+		t.Errorf("apply: %v", err)
+	}
+	taskstest.WriteFile(t, sys, "/etc/passwd", passwd+"bob:x:1001:1001::/home/bob:/bin/sh\n")
+	if err := task.Apply(context.Background(), sys, p); err != nil {
+		t.Fatal(err)
+	}
+	if got := taskstest.ReadFile(t, sys, "/home/bob/.config/containers/systemd/a.container"); got != "x" {
+		t.Errorf("file %q", got)
 	}
 }
