@@ -22,6 +22,8 @@ func TestModuleDocsUpToDate(t *testing.T) {
 	for _, m := range tasks.Modules() {
 		if m.Summary == "" || m.Doc == "" || m.Example == "" {
 			t.Errorf("module %s needs a summary, doc and example", m.Name)
+		} else if strings.HasSuffix(m.Summary, ".") || strings.ToLower(m.Summary[:1]) != m.Summary[:1] {
+			t.Errorf("module %s: summary %q should be one lower-case line without a period", m.Name, m.Summary)
 		}
 		for _, a := range m.Args() {
 			if a.Doc == "" {

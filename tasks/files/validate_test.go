@@ -7,10 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/provision-tool/provision/playbook"
 	"github.com/provision-tool/provision/tasks"
 	"github.com/provision-tool/provision/tasks/taskstest"
-	"gopkg.in/yaml.v3"
 )
 
 func TestValidate(t *testing.T) {
@@ -80,59 +78,4 @@ func TestModeChangeKeepsInode(t *testing.T) {
 	if !os.SameFile(before, after) {
 		t.Error("file was replaced for a mode change")
 	}
-}
-
-func TestExamples(t *testing.T) { checkExamples(t, "file", "copy", "template") }
-
-// checkExamples decodes every module's Example with the playbook decoder
-// and runs its Validate, as the engine would: examples must be valid.
-func checkExamples(t *testing.T, names ...string) {
-	t.Helper()
-	for _, name := range names {
-		m, ok := tasks.Lookup(name)
-		if !ok {
-			t.Fatalf("%s not registered", name)
-		}
-		if m.Summary == "" || m.Doc == "" || strings.HasSuffix(m.Summary, ".") || strings.ToLower(m.Summary[:1]) != m.Summary[:1] {
-			t.Errorf("%s: summary %q should be one lower-case line without a period, and Doc is required", name, m.Summary)
-		}
-		var doc yaml.Node
-		if err := yaml.Unmarshal([]byte(m.Example), &doc); err != nil || len(doc.Content) == 0 || doc.Content[0].Kind != yaml.SequenceNode {
-			t.Fatalf("%s example: not a YAML list: %v", name, err)
-		}
-		n := 0
-		for _, item := range doc.Content[0].Content {
-			for i := 0; i+1 < len(item.Content); i += 2 {
-				if item.Content[i].Value != name {
-					continue
-				}
-				n++
-				task := m.New()
-				if errs := playbook.DecodeArgs(name+" example", item.Content[i+1], task, nil); len(errs) > 0 {
-					t.Errorf("%s example: %v", name, errs)
-				}
-				// Like the parser, validate only what is known before the host.
-				if !templated(item.Content[i+1]) {
-					if err := playbook.Validate(task); err != nil {
-						t.Errorf("%s example: %v", name, err)
-					}
-				}
-			}
-		}
-		if n == 0 {
-			t.Errorf("%s example uses no %s task", name, name)
-		}
-	}
-}
-
-func templated(n *yaml.Node) bool {
-	if n.Kind == yaml.ScalarNode {
-		return playbook.HasTemplate(n.Value)
-	}
-	for _, c := range n.Content {
-		if templated(c) {
-			return true
-		}
-	}
-	return false
 }
