@@ -97,7 +97,7 @@ func resolveConnection(name string, vars map[string]any, pos map[string]Pos) (Co
 	var errs Errors
 	var notes []string
 	fail := func(key, format string, args ...any) {
-		errs.add(pos[key], "host %s: %s: %s", name, key, fmt.Sprintf(format, args...))
+		errs.Add(pos[key], "host %s: %s: %s", name, key, fmt.Sprintf(format, args...))
 	}
 	// last returns the value of the last non-null variable among keys.
 	last := func(keys ...string) (string, any, bool) {
@@ -179,7 +179,7 @@ func resolveConnection(name string, vars map[string]any, pos map[string]Pos) (Co
 		}
 	}
 	if len(errs) > 0 {
-		return c, notes, errs.sorted()
+		return c, notes, errs.Sort()
 	}
 	return c, notes, nil
 }

@@ -59,7 +59,7 @@ func (b *builder) parseINI(file string, data []byte) {
 		if isSectionLine(trimmed) {
 			m := iniSection.FindStringSubmatch(trimmed)
 			if m == nil {
-				b.errs.add(at(0), "%s", badSection(trimmed))
+				b.errs.Add(at(0), "%s", badSection(trimmed))
 				state = "skip"
 				continue
 			}
@@ -70,7 +70,7 @@ func (b *builder) parseINI(file string, data []byte) {
 			switch typ {
 			case "hosts", "vars", "children":
 			default:
-				b.errs.add(at(len(name)+2), "section [%s:%s] has unknown type %q, want vars or children%s",
+				b.errs.Add(at(len(name)+2), "section [%s:%s] has unknown type %q, want vars or children%s",
 					name, typ, typ, suggest(typ, sectionTypes))
 				state = "skip"
 				continue
@@ -94,16 +94,16 @@ func (b *builder) parseINI(file string, data []byte) {
 			k, v = strings.TrimSpace(k), strings.TrimSpace(v)
 			switch {
 			case !ok:
-				b.errs.add(at(0), "expected key=value in section [%s:vars], got %q", cur.Name, trimmed)
+				b.errs.Add(at(0), "expected key=value in section [%s:vars], got %q", cur.Name, trimmed)
 			case k == "":
-				b.errs.add(at(0), "missing variable name before '=' in %q", trimmed)
+				b.errs.Add(at(0), "missing variable name before '=' in %q", trimmed)
 			default:
 				b.setGroupVar(cur, k, parseINIValue(v), at(0))
 			}
 		case "children":
 			m := iniGroupName.FindStringSubmatch(trimmed)
 			if m == nil {
-				b.errs.add(at(0), "expected a group name in section [%s:children], got %q", cur.Name, trimmed)
+				b.errs.Add(at(0), "expected a group name in section [%s:children], got %q", cur.Name, trimmed)
 				continue
 			}
 			edges = append(edges, edge{cur.Name, m[1], at(0)})
@@ -123,10 +123,10 @@ func (b *builder) parseINI(file string, data []byte) {
 		}
 		undefined[p.group] = true
 		if p.vars {
-			b.errs.add(p.pos, "section [%s:vars] is for an undefined group: declare it with [%s] or [%s:children]%s",
+			b.errs.Add(p.pos, "section [%s:vars] is for an undefined group: declare it with [%s] or [%s:children]%s",
 				p.group, p.group, p.group, suggest(p.group, names))
 		} else {
-			b.errs.add(p.pos, "section [%s:children] includes undefined group %q: declare it with [%s]%s",
+			b.errs.Add(p.pos, "section [%s:children] includes undefined group %q: declare it with [%s]%s",
 				p.parent, p.group, p.group, suggest(p.group, names))
 		}
 	}
@@ -173,7 +173,7 @@ func (b *builder) iniHost(file string, lineNo int, line string, g *Group) {
 	at := func(off int) Pos { return Pos{File: file, Line: lineNo, Col: runeCol(line, off) + 1} }
 	toks, err := shlexSplit(line)
 	if err != nil {
-		b.errs.add(at(err.off), "%s", err.msg)
+		b.errs.Add(at(err.off), "%s", err.msg)
 		return
 	}
 	if len(toks) == 0 {
@@ -182,12 +182,12 @@ func (b *builder) iniHost(file string, lineNo int, line string, g *Group) {
 	pat := toks[0]
 	pos := at(pat.off)
 	if pat.text == "---" {
-		b.errs.add(pos, "invalid host pattern \"---\": this looks like YAML; name a YAML inventory .yml or .yaml")
+		b.errs.Add(pos, "invalid host pattern \"---\": this looks like YAML; name a YAML inventory .yml or .yaml")
 		return
 	}
 	name, port, hasPort := splitHostPort(pat.text)
 	if strings.HasSuffix(pat.text, ":") && !hasPort {
-		b.errs.add(pos, "invalid host pattern %q: a trailing ':' is reserved for a port (if this is a YAML inventory, name it .yml or .yaml)", pat.text)
+		b.errs.Add(pos, "invalid host pattern %q: a trailing ':' is reserved for a port (if this is a YAML inventory, name it .yml or .yaml)", pat.text)
 		return
 	}
 	names, rerr := expandHostPattern(name)
@@ -196,7 +196,7 @@ func (b *builder) iniHost(file string, lineNo int, line string, g *Group) {
 		if re, ok := rerr.(*rangeError); ok && pat.raw {
 			p = at(pat.off + re.off)
 		}
-		b.errs.add(p, "%v", rerr)
+		b.errs.Add(p, "%v", rerr)
 		return
 	}
 	if !hasPort {
@@ -213,10 +213,10 @@ func (b *builder) iniHost(file string, lineNo int, line string, g *Group) {
 		k, v, ok := strings.Cut(t.text, "=")
 		switch {
 		case !ok:
-			b.errs.add(at(t.off), "expected key=value host variable, got %q", t.text)
+			b.errs.Add(at(t.off), "expected key=value host variable, got %q", t.text)
 			bad = true
 		case k == "":
-			b.errs.add(at(t.off), "missing variable name before '=' in %q", t.text)
+			b.errs.Add(at(t.off), "missing variable name before '=' in %q", t.text)
 			bad = true
 		default:
 			vars = append(vars, kv{k, parseINIValue(v), at(t.off)})

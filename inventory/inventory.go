@@ -285,7 +285,7 @@ func (b *builder) setGroupVar(g *Group, k string, v any, pos Pos) {
 	if k == "ansible_group_priority" {
 		n, ok := toInt(v)
 		if !ok {
-			b.errs.add(pos, "ansible_group_priority: want a number, found %s", describe(v))
+			b.errs.Add(pos, "ansible_group_priority: want a number, found %s", describe(v))
 			return
 		}
 		g.Priority = n
@@ -298,11 +298,11 @@ func (b *builder) setGroupVar(g *Group, k string, v any, pos Pos) {
 // addChild records child as a direct child of parent.
 func (b *builder) addChild(parent, child *Group, pos Pos) {
 	if parent == child {
-		b.errs.add(pos, "group %q cannot be a child of itself", child.Name)
+		b.errs.Add(pos, "group %q cannot be a child of itself", child.Name)
 		return
 	}
 	if child.Name == "all" {
-		b.errs.add(pos, "group \"all\" cannot be a child of group %q: every group is already under all", parent.Name)
+		b.errs.Add(pos, "group \"all\" cannot be a child of group %q: every group is already under all", parent.Name)
 		return
 	}
 	if _, dup := parent.childPos[child.Name]; dup {
@@ -318,7 +318,7 @@ func (b *builder) addChild(parent, child *Group, pos Pos) {
 func (b *builder) finish() (*Inventory, error) {
 	inv := b.inv
 	if b.checkCycles() {
-		return nil, dedupe(b.errs).sorted()
+		return nil, dedupe(b.errs).Sort()
 	}
 	all, ungrouped := inv.groupMap["all"], inv.groupMap["ungrouped"]
 	for _, g := range inv.groups {
@@ -369,7 +369,7 @@ func (b *builder) finish() (*Inventory, error) {
 	for _, h := range inv.hosts {
 		h.Groups = inv.ancestry(h.direct)
 		if g := inv.groupMap[h.Name]; g != nil {
-			b.warns.add(h.Pos, "found both a group and a host named %q", h.Name)
+			b.warns.Add(h.Pos, "found both a group and a host named %q", h.Name)
 		}
 	}
 	inv.Warnings = append(inv.Warnings, b.warns...)
@@ -381,9 +381,9 @@ func (b *builder) finish() (*Inventory, error) {
 	b.errs = append(b.errs, inv.addImplicitHosts()...)
 	inv.warnUnusedVarsFiles()
 	if len(b.errs) > 0 {
-		return nil, dedupe(b.errs).sorted()
+		return nil, dedupe(b.errs).Sort()
 	}
-	inv.Warnings = dedupe(inv.Warnings).sorted()
+	inv.Warnings = dedupe(inv.Warnings).Sort()
 	return inv, nil
 }
 
@@ -457,7 +457,7 @@ func (b *builder) checkCycles() (found bool) {
 				}
 				loop := append(append([]string{}, stack[i:]...), c)
 				found = true
-				b.errs.add(g.childPos[c], "group %q is its own ancestor: %s (each the parent of the next)", c, strings.Join(loop, " > "))
+				b.errs.Add(g.childPos[c], "group %q is its own ancestor: %s (each the parent of the next)", c, strings.Join(loop, " > "))
 			case white:
 				visit(inv.groupMap[c])
 			}

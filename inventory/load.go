@@ -49,7 +49,7 @@ func Load(sources []string, playbookDir string) (*Inventory, error) {
 			if errors.As(err, &pe) {
 				err = pe.Err
 			}
-			b.errs.add(Pos{}, "inventory %s: %v", src, err)
+			b.errs.Add(Pos{}, "inventory %s: %v", src, err)
 		case st.IsDir():
 			inv.varsDirs = append(inv.varsDirs, src)
 			b.parseDir(src)
@@ -100,7 +100,7 @@ func ignoredInDir(name string) bool {
 func (b *builder) parseDir(dir string) {
 	des, err := os.ReadDir(dir)
 	if err != nil {
-		b.errs.add(Pos{File: dir}, "%v", unwrapPath(err))
+		b.errs.Add(Pos{File: dir}, "%v", unwrapPath(err))
 		return
 	}
 	for _, d := range des {
@@ -117,7 +117,7 @@ func (b *builder) parseDir(dir string) {
 		case "", ".ini", ".yml", ".yaml", ".json":
 			b.parsePath(path)
 		default:
-			b.warns.add(Pos{File: path}, "skipped: provision reads INI (.ini or no extension) and YAML (.yml, .yaml, .json) inventory files")
+			b.warns.Add(Pos{File: path}, "skipped: provision reads INI (.ini or no extension) and YAML (.yml, .yaml, .json) inventory files")
 		}
 	}
 }
@@ -125,7 +125,7 @@ func (b *builder) parseDir(dir string) {
 func (b *builder) parsePath(path string) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		b.errs.add(Pos{File: path}, "%v", unwrapPath(err))
+		b.errs.Add(Pos{File: path}, "%v", unwrapPath(err))
 		return
 	}
 	b.parse(path, data)
@@ -135,7 +135,7 @@ func (b *builder) parse(name string, data []byte) {
 	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf")) // a UTF-8 byte order mark
 	switch detectFormat(name, data) {
 	case "script":
-		b.errs.add(Pos{File: name, Line: 1, Col: 1}, "dynamic inventory scripts are not supported: provision reads static INI and YAML inventories")
+		b.errs.Add(Pos{File: name, Line: 1, Col: 1}, "dynamic inventory scripts are not supported: provision reads static INI and YAML inventories")
 	case "yaml":
 		b.parseYAML(name, data)
 	default:
@@ -176,7 +176,7 @@ func (b *builder) parseHostList(list string) {
 		}
 		names, err := expandHostPattern(name)
 		if err != nil {
-			b.errs.add(Pos{}, "host list %q: %v", list, err)
+			b.errs.Add(Pos{}, "host list %q: %v", list, err)
 			continue
 		}
 		for _, n := range names {

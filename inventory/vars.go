@@ -49,15 +49,15 @@ func (vf *varsFiles) list(dir, sub string) map[string]bool {
 	case errors.Is(err, fs.ErrNotExist):
 		return e
 	case err != nil:
-		vf.warns.add(Pos{File: path}, "%v", err)
+		vf.warns.Add(Pos{File: path}, "%v", err)
 		return e
 	case !st.IsDir():
-		vf.warns.add(Pos{File: path}, "%s is not a directory: skipped", sub)
+		vf.warns.Add(Pos{File: path}, "%s is not a directory: skipped", sub)
 		return e
 	}
 	des, err := os.ReadDir(path)
 	if err != nil {
-		vf.warns.add(Pos{File: path}, "%v", err)
+		vf.warns.Add(Pos{File: path}, "%v", err)
 	}
 	for _, d := range des {
 		e[d.Name()] = isDir(filepath.Join(path, d.Name()), d)
@@ -133,11 +133,11 @@ func (vf *varsFiles) load(path string) *varsFile {
 	vf.loaded[path] = f
 	data, err := os.ReadFile(path)
 	if err != nil {
-		f.err.add(Pos{File: path}, "%v", err)
+		f.err.Add(Pos{File: path}, "%v", err)
 		return f
 	}
 	if bytes.HasPrefix(bytes.TrimSpace(data), []byte("$ANSIBLE_VAULT;")) {
-		vf.warns.add(Pos{File: path}, "file is encrypted with ansible-vault, which provision does not read: skipped")
+		vf.warns.Add(Pos{File: path}, "file is encrypted with ansible-vault, which provision does not read: skipped")
 		return f
 	}
 	var doc yaml.Node
@@ -155,16 +155,16 @@ func (vf *varsFiles) load(path string) *varsFile {
 	y := &yamlParser{file: path}
 	vf.warns = append(vf.warns, duplicateKeys(path, root)...)
 	if root.Kind != yaml.MappingNode {
-		f.err.add(y.pos(root), "a vars file is a mapping of variable names to values, found %s", kindName(root))
+		f.err.Add(y.pos(root), "a vars file is a mapping of variable names to values, found %s", kindName(root))
 		return f
 	}
 	for _, kv := range pairs(root) {
 		if kv[0].Kind != yaml.ScalarNode {
-			f.err.add(y.pos(kv[0]), "a variable name must be a string, found %s", kindName(kv[0]))
+			f.err.Add(y.pos(kv[0]), "a variable name must be a string, found %s", kindName(kv[0]))
 			continue
 		}
 		if isVaulted(kv[1]) {
-			vf.warns.add(y.pos(kv[1]), "variable %q is encrypted with ansible-vault, which provision does not read: it is left undefined", kv[0].Value)
+			vf.warns.Add(y.pos(kv[1]), "variable %q is encrypted with ansible-vault, which provision does not read: it is left undefined", kv[0].Value)
 			continue
 		}
 		v, err := y.value(kv[1])
@@ -219,12 +219,12 @@ func (inv *Inventory) warnUnusedVarsFiles() {
 				if sub == "group_vars" {
 					if inv.groupMap[base] == nil {
 						if hint := suggest(base, groupNames); hint != "" {
-							inv.Warnings.add(Pos{File: path}, "no group named %q: these variables apply to no host%s", base, hint)
+							inv.Warnings.Add(Pos{File: path}, "no group named %q: these variables apply to no host%s", base, hint)
 						}
 					}
 				} else if inv.hostMap[base] == nil && !isLocalhost(base) {
 					if hint := suggest(base, hostNames); hint != "" {
-						inv.Warnings.add(Pos{File: path}, "no host named %q: these variables apply to no host%s", base, hint)
+						inv.Warnings.Add(Pos{File: path}, "no host named %q: these variables apply to no host%s", base, hint)
 					}
 				}
 			}

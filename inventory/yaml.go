@@ -22,23 +22,23 @@ func (b *builder) parseYAML(file string, data []byte) {
 		return
 	}
 	if len(doc.Content) == 0 {
-		b.warns.add(Pos{File: file}, "empty inventory file")
+		b.warns.Add(Pos{File: file}, "empty inventory file")
 		return
 	}
 	root := deref(doc.Content[0])
 	y := &yamlParser{b: b, file: file}
 	b.warns = append(b.warns, duplicateKeys(file, root)...)
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
-		b.warns.add(Pos{File: file}, "empty inventory file")
+		b.warns.Add(Pos{File: file}, "empty inventory file")
 		return
 	}
 	if root.Kind != yaml.MappingNode {
-		b.errs.add(y.pos(root), "a YAML inventory is a mapping of group names (such as all:), found %s", kindName(root))
+		b.errs.Add(y.pos(root), "a YAML inventory is a mapping of group names (such as all:), found %s", kindName(root))
 		return
 	}
 	for _, kv := range pairs(root) {
 		if kv[0].Value == "plugin" {
-			b.errs.add(y.pos(kv[0]), "this is the configuration of the inventory plugin %q, not an inventory: provision reads static INI and YAML inventories only", kv[1].Value)
+			b.errs.Add(y.pos(kv[0]), "this is the configuration of the inventory plugin %q, not an inventory: provision reads static INI and YAML inventories only", kv[1].Value)
 			return
 		}
 	}
@@ -61,7 +61,7 @@ var groupKeys = []string{"hosts", "children", "vars"}
 func (y *yamlParser) group(key, val *yaml.Node) *Group {
 	b := y.b
 	if key.Kind != yaml.ScalarNode || key.Value == "" {
-		b.errs.add(y.pos(key), "a group name must be a non-empty string, found %s", kindName(key))
+		b.errs.Add(y.pos(key), "a group name must be a non-empty string, found %s", kindName(key))
 		return nil
 	}
 	g := b.group(key.Value, y.pos(key))
@@ -74,7 +74,7 @@ func (y *yamlParser) group(key, val *yaml.Node) *Group {
 		if val.Kind == yaml.SequenceNode {
 			hint = " (list hosts as a mapping under hosts:, each host name followed by a colon)"
 		}
-		b.errs.add(y.pos(val), "group %q: expected a mapping with hosts, children or vars, found %s%s", g.Name, kindName(val), hint)
+		b.errs.Add(y.pos(val), "group %q: expected a mapping with hosts, children or vars, found %s%s", g.Name, kindName(val), hint)
 		return g
 	}
 	for _, kv := range pairs(val) {
@@ -86,7 +86,7 @@ func (y *yamlParser) group(key, val *yaml.Node) *Group {
 			if hint == "" && (isNull(v) || v.Kind == yaml.MappingNode) {
 				hint = " (put hosts under hosts: and groups under children:)"
 			}
-			b.errs.add(y.pos(k), "group %q: unknown key %q, want hosts, children or vars%s", g.Name, k.Value, hint)
+			b.errs.Add(y.pos(k), "group %q: unknown key %q, want hosts, children or vars%s", g.Name, k.Value, hint)
 			continue
 		}
 		if isNull(v) {
@@ -104,14 +104,14 @@ func (y *yamlParser) group(key, val *yaml.Node) *Group {
 			if v.Kind == yaml.SequenceNode && k.Value != "vars" {
 				hint = " (write each name followed by a colon, not as a list item)"
 			}
-			b.errs.add(y.pos(v), "group %q: %s must be a mapping, found %s%s", g.Name, k.Value, kindName(v), hint)
+			b.errs.Add(y.pos(v), "group %q: %s must be a mapping, found %s%s", g.Name, k.Value, kindName(v), hint)
 			continue
 		}
 		for _, e := range entries {
 			switch k.Value {
 			case "vars":
 				if isVaulted(e[1]) {
-					b.warns.add(y.pos(e[1]), "variable %q is encrypted with ansible-vault, which provision does not read: it is left undefined", e[0].Value)
+					b.warns.Add(y.pos(e[1]), "variable %q is encrypted with ansible-vault, which provision does not read: it is left undefined", e[0].Value)
 					continue
 				}
 				val, err := y.value(e[1])
@@ -136,7 +136,7 @@ func (y *yamlParser) group(key, val *yaml.Node) *Group {
 func (y *yamlParser) host(g *Group, key, val *yaml.Node) {
 	b := y.b
 	if key.Kind != yaml.ScalarNode || key.Value == "" {
-		b.errs.add(y.pos(key), "group %q: a host name must be a non-empty string, found %s", g.Name, kindName(key))
+		b.errs.Add(y.pos(key), "group %q: a host name must be a non-empty string, found %s", g.Name, kindName(key))
 		return
 	}
 	pos := y.pos(key)
@@ -150,7 +150,7 @@ func (y *yamlParser) host(g *Group, key, val *yaml.Node) {
 				at.Col++
 			}
 		}
-		b.errs.add(at, "%v", err)
+		b.errs.Add(at, "%v", err)
 		return
 	}
 	if !hasPort {
@@ -163,7 +163,7 @@ func (y *yamlParser) host(g *Group, key, val *yaml.Node) {
 	case val.Kind == yaml.MappingNode:
 		vars = pairs(val)
 	default:
-		b.errs.add(y.pos(val), "host %q: expected a mapping of variables, found %s", key.Value, kindName(val))
+		b.errs.Add(y.pos(val), "host %q: expected a mapping of variables, found %s", key.Value, kindName(val))
 		return
 	}
 	type kv struct {
@@ -174,7 +174,7 @@ func (y *yamlParser) host(g *Group, key, val *yaml.Node) {
 	var parsed []kv
 	for _, e := range vars {
 		if isVaulted(e[1]) {
-			b.warns.add(y.pos(e[1]), "variable %q is encrypted with ansible-vault, which provision does not read: it is left undefined", e[0].Value)
+			b.warns.Add(y.pos(e[1]), "variable %q is encrypted with ansible-vault, which provision does not read: it is left undefined", e[0].Value)
 			continue
 		}
 		v, err := y.value(e[1])
@@ -334,7 +334,7 @@ func duplicateKeys(file string, n *yaml.Node) Errors {
 					continue
 				}
 				if line, dup := first[k.Value]; dup {
-					warns.add(Pos{File: file, Line: k.Line, Col: k.Column}, "duplicate key %q (first at line %d): the later value wins", k.Value, line)
+					warns.Add(Pos{File: file, Line: k.Line, Col: k.Column}, "duplicate key %q (first at line %d): the later value wins", k.Value, line)
 				} else {
 					first[k.Value] = k.Line
 				}

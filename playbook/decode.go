@@ -31,7 +31,7 @@ type decoder struct {
 func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
 
 func (d *decoder) fail(n *yaml.Node, format string, args ...any) {
-	d.errs.add(d.pos(n), format, args...)
+	d.errs.Add(d.pos(n), format, args...)
 }
 
 // DecodeArgs decodes a module's arguments (a YAML mapping) into target, a
@@ -40,7 +40,7 @@ func (d *decoder) fail(n *yaml.Node, format string, args ...any) {
 func DecodeArgs(file string, node *yaml.Node, target any, render Renderer) Errors {
 	d := &decoder{file: file, render: render}
 	d.decode(node, reflect.ValueOf(target).Elem(), "")
-	return d.errs.sorted()
+	return d.errs.Sort()
 }
 
 func (d *decoder) decode(n *yaml.Node, v reflect.Value, name string) {

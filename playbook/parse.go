@@ -96,7 +96,7 @@ func Parse(file string, data []byte) (*Playbook, error) {
 	}
 	root := doc.Content[0]
 	if root.Kind != yaml.SequenceNode {
-		p.errs.add(p.pos(root), "a playbook is a list of plays, found %s", kindName(root))
+		p.errs.Add(p.pos(root), "a playbook is a list of plays, found %s", kindName(root))
 		return nil, p.errs
 	}
 	for _, n := range root.Content {
@@ -105,7 +105,7 @@ func Parse(file string, data []byte) (*Playbook, error) {
 		}
 	}
 	if len(p.errs) > 0 {
-		return nil, p.errs.sorted()
+		return nil, p.errs.Sort()
 	}
 	return pb, nil
 }
@@ -136,7 +136,7 @@ var taskKeys = []string{"name", "when", "loop", "notify", "register", "tags", "b
 
 func (p *parser) play(n *yaml.Node) *Play {
 	if n.Kind != yaml.MappingNode {
-		p.errs.add(p.pos(n), "a play is a mapping with hosts and tasks, found %s", kindName(n))
+		p.errs.Add(p.pos(n), "a play is a mapping with hosts and tasks, found %s", kindName(n))
 		return nil
 	}
 	play := &Play{Pos: p.pos(n)}
@@ -164,11 +164,11 @@ func (p *parser) play(n *yaml.Node) *Play {
 			// Accepted for Ansible compatibility: facts are gathered lazily.
 			p.boolean(v, "gather_facts")
 		default:
-			p.errs.add(p.pos(k), "unknown play key %q%s", k.Value, Suggest(k.Value, playKeys))
+			p.errs.Add(p.pos(k), "unknown play key %q%s", k.Value, Suggest(k.Value, playKeys))
 		}
 	})
 	if !hostsSeen {
-		p.errs.add(play.Pos, "play %q has no hosts (use hosts: all or hosts: localhost)", play.Name)
+		p.errs.Add(play.Pos, "play %q has no hosts (use hosts: all or hosts: localhost)", play.Name)
 	}
 	p.checkNotify(play)
 	return play
@@ -187,7 +187,7 @@ func (p *parser) mapping(n *yaml.Node, fn func(k, v *yaml.Node)) {
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if seen[k.Value] {
-			p.errs.add(p.pos(k), "key %q given twice", k.Value)
+			p.errs.Add(p.pos(k), "key %q given twice", k.Value)
 			continue
 		}
 		seen[k.Value] = true
@@ -197,7 +197,7 @@ func (p *parser) mapping(n *yaml.Node, fn func(k, v *yaml.Node)) {
 
 func (p *parser) str(v *yaml.Node, what string) string {
 	if v.Kind != yaml.ScalarNode || v.Tag == "!!null" {
-		p.errs.add(p.pos(v), "%s: expected a string, found %s", what, kindName(v))
+		p.errs.Add(p.pos(v), "%s: expected a string, found %s", what, kindName(v))
 		return ""
 	}
 	return v.Value
@@ -221,12 +221,12 @@ func (p *parser) strList(v *yaml.Node, what string) []string {
 
 func (p *parser) vars(v *yaml.Node) *yaml.Node {
 	if v.Kind != yaml.MappingNode {
-		p.errs.add(p.pos(v), "vars: expected a mapping of names to values, found %s", kindName(v))
+		p.errs.Add(p.pos(v), "vars: expected a mapping of names to values, found %s", kindName(v))
 		return nil
 	}
 	p.mapping(v, func(k, val *yaml.Node) {
 		if !identRE.MatchString(k.Value) {
-			p.errs.add(p.pos(k), "variable name %q is not an identifier", k.Value)
+			p.errs.Add(p.pos(k), "variable name %q is not an identifier", k.Value)
 		}
 		p.checkTemplates(val)
 	})
@@ -239,7 +239,7 @@ var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 func (p *parser) checkTemplates(n *yaml.Node) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && HasTemplate(n.Value) {
 		if err := CheckTemplate(n.Value); err != nil {
-			p.errs.add(p.pos(n), "%v", err)
+			p.errs.Add(p.pos(n), "%v", err)
 		}
 	}
 	for _, c := range n.Content {
@@ -252,7 +252,7 @@ func (p *parser) taskList(v *yaml.Node, handlers bool) []*Task {
 		return nil
 	}
 	if v.Kind != yaml.SequenceNode {
-		p.errs.add(p.pos(v), "expected a list of tasks, found %s", kindName(v))
+		p.errs.Add(p.pos(v), "expected a list of tasks, found %s", kindName(v))
 		return nil
 	}
 	var out []*Task
@@ -274,7 +274,7 @@ func moduleNames() []string {
 
 func (p *parser) task(n *yaml.Node, handler bool) *Task {
 	if n.Kind != yaml.MappingNode {
-		p.errs.add(p.pos(n), "a task is a mapping with a module, found %s", kindName(n))
+		p.errs.Add(p.pos(n), "a task is a mapping with a module, found %s", kindName(n))
 		return nil
 	}
 	t := &Task{Pos: p.pos(n)}
@@ -289,14 +289,14 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 			t.Loop = v
 			p.checkTemplates(v)
 			if v.Kind == yaml.MappingNode || v.Kind == yaml.ScalarNode && !HasTemplate(v.Value) {
-				p.errs.add(p.pos(v), "loop: expected a list or a {{ expression }} giving one, found %s", describe(v))
+				p.errs.Add(p.pos(v), "loop: expected a list or a {{ expression }} giving one, found %s", describe(v))
 			}
 		case "notify":
 			t.Notify = p.strList(v, "notify")
 		case "register":
 			t.Register = p.str(v, "register")
 			if t.Register != "" && !identRE.MatchString(t.Register) {
-				p.errs.add(p.pos(v), "register: %q is not an identifier", t.Register)
+				p.errs.Add(p.pos(v), "register: %q is not an identifier", t.Register)
 			}
 		case "tags":
 			t.Tags = p.strList(v, "tags")
@@ -323,18 +323,18 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 			t.Vars = p.vars(v)
 		case "listen":
 			if !handler {
-				p.errs.add(p.pos(k), "listen: only handlers listen")
+				p.errs.Add(p.pos(k), "listen: only handlers listen")
 			}
 			t.Listen = p.strList(v, "listen")
 		case "meta":
 			t.Meta = p.str(v, "meta")
 			if t.Meta != "flush_handlers" {
-				p.errs.add(p.pos(v), "meta: only flush_handlers is supported, found %q", t.Meta)
+				p.errs.Add(p.pos(v), "meta: only flush_handlers is supported, found %q", t.Meta)
 			}
 		default:
 			if _, ok := tasks.Lookup(k.Value); ok {
 				if t.Module != "" {
-					p.errs.add(p.pos(k), "task has two modules, %s and %s: write two tasks", t.Module, k.Value)
+					p.errs.Add(p.pos(k), "task has two modules, %s and %s: write two tasks", t.Module, k.Value)
 					return
 				}
 				t.Module, t.ModulePos, t.Args = k.Value, p.pos(k), v
@@ -353,13 +353,13 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 			what = "unknown task key"
 			cands = taskKeys
 		}
-		p.errs.add(p.pos(k), "%s %q%s", what, k.Value, Suggest(k.Value, cands))
+		p.errs.Add(p.pos(k), "%s %q%s", what, k.Value, Suggest(k.Value, cands))
 	}
 	switch {
 	case t.Module == "" && t.Meta == "" && len(unknown) == 0:
-		p.errs.add(t.Pos, "task %q names no module", t.DisplayName())
+		p.errs.Add(t.Pos, "task %q names no module", t.DisplayName())
 	case t.Module != "" && t.Meta != "":
-		p.errs.add(t.Pos, "a meta task cannot also run module %s", t.Module)
+		p.errs.Add(t.Pos, "a meta task cannot also run module %s", t.Module)
 	case t.Module != "":
 		p.checkArgs(t)
 	}
@@ -374,13 +374,13 @@ func (p *parser) conds(v *yaml.Node, what string) []Cond {
 	case yaml.ScalarNode:
 		items = []*yaml.Node{v}
 	default:
-		p.errs.add(p.pos(v), "%s: expected an expression or a list of them, found %s", what, kindName(v))
+		p.errs.Add(p.pos(v), "%s: expected an expression or a list of them, found %s", what, kindName(v))
 		return nil
 	}
 	var out []Cond
 	for _, it := range items {
 		if it.Kind != yaml.ScalarNode {
-			p.errs.add(p.pos(it), "%s: expected an expression, found %s", what, kindName(it))
+			p.errs.Add(p.pos(it), "%s: expected an expression, found %s", what, kindName(it))
 			continue
 		}
 		code := strings.TrimSpace(it.Value)
@@ -388,7 +388,7 @@ func (p *parser) conds(v *yaml.Node, what string) []Cond {
 			code = strings.TrimSpace(code[2 : len(code)-2])
 		}
 		if err := CheckExpr(code); err != nil {
-			p.errs.add(p.pos(it), "%s: %v", what, err)
+			p.errs.Add(p.pos(it), "%s: %v", what, err)
 			continue
 		}
 		out = append(out, Cond{Pos: p.pos(it), Expr: code})
@@ -467,7 +467,7 @@ func (p *parser) checkNotify(play *Play) {
 	for _, t := range append(append([]*Task{}, play.Tasks...), play.Handlers...) {
 		for _, n := range t.Notify {
 			if !names[n] {
-				p.errs.add(t.Pos, "task %q notifies %q, which is no handler of this play%s", t.DisplayName(), n, Suggest(n, list))
+				p.errs.Add(t.Pos, "task %q notifies %q, which is no handler of this play%s", t.DisplayName(), n, Suggest(n, list))
 			}
 		}
 	}
