@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path"
 	"strconv"
 	"strings"
 	"time"
@@ -133,6 +134,21 @@ func (m *dbusManager) Unit(ctx context.Context, name string) (unitInfo, error) {
 		SourcePath:    str("SourcePath"),
 	}
 	u.NeedDaemonReload, _ = p["NeedDaemonReload"].(bool)
+	// The UnitFileState property is computed once and cached until the
+	// next reload, so right after DisableUnitFiles or UnmaskUnitFiles it
+	// is stale; ListUnitFilesByPatterns reads the links on disk each time,
+	// as `systemctl is-enabled` does. Instances have no file of their own
+	// and keep the property.
+	files, err := m.c.ListUnitFilesByPatternsContext(ctx, nil, []string{name})
+	if err != nil {
+		return unitInfo{}, fmt.Errorf("read the unit file state of %s: %w", name, err)
+	}
+	for _, f := range files {
+		if path.Base(f.Path) == name {
+			u.UnitFileState = f.Type
+			break
+		}
+	}
 	if strings.HasSuffix(name, ".service") && u.LoadState == "loaded" {
 		sp, err := m.c.GetUnitTypePropertiesContext(ctx, name, "Service")
 		if err != nil {

@@ -101,6 +101,12 @@ func (c fakeConn) DaemonReload(context.Context) error {
 	c.f.log("daemon-reload")
 	for _, u := range c.f.units {
 		u.NeedDaemonReload = false
+		switch {
+		case u.UnitFileState == "masked":
+			u.LoadState = "masked"
+		case u.LoadState == "masked":
+			u.LoadState = "loaded"
+		}
 	}
 	for n, u := range c.f.pending {
 		u := u
@@ -151,12 +157,8 @@ func (c fakeConn) setFileState(name, state, call string) error {
 	if !ok {
 		return fmt.Errorf("%s %s: no such unit", call, name)
 	}
+	// Like systemd, the manager's LoadState follows at the next reload.
 	u.UnitFileState = state
-	if state == "masked" {
-		u.LoadState = "masked"
-	} else if u.LoadState == "masked" {
-		u.LoadState = "loaded"
-	}
 	return nil
 }
 

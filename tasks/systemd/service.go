@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path"
 	"strings"
 	"time"
 
@@ -21,13 +22,18 @@ manager exist without a login). ` + "`name`" + ` is a unit (a name without a suf
 means NAME.service) or a Quadlet file (` + "`web.container`" + ` stands for the
 web.service Podman generates from it).
 
-**Check** reads the unit's LoadState, ActiveState, UnitFileState and
-NeedDaemonReload and plans one change per difference:
+**Check** reads the unit's LoadState, ActiveState and NeedDaemonReload
+properties and its unit file state (with ListUnitFilesByPatterns, which reads
+the links on disk as ` + "`systemctl is-enabled`" + ` does; the UnitFileState
+property is cached until the next reload) and plans one change per
+difference:
 
 - ` + "`daemon-reload`" + ` when the unit's files changed on disk since systemd
   loaded them (NeedDaemonReload=yes: a unit file, a drop-in or the Quadlet
-  source was written), or when the unit is not loaded yet and the task needs it
-  (a new Quadlet file produces its unit only when the generator runs);
+  source was written), when the unit is not loaded yet and the task needs it
+  (a new Quadlet file produces its unit only when the generator runs), or when
+  it is unmasked (the manager keeps a unit masked until a reload, which is why
+  ` + "`systemctl unmask`" + ` reloads);
 - ` + "`masked`" + `, ` + "`enabled`" + ` (EnableUnitFiles/DisableUnitFiles, like
   ` + "`systemctl --no-reload enable`" + `; static, indirect, alias and generated units
   count as enabled, and a generated unit's enablement comes from the
@@ -219,21 +225,32 @@ func (s *Service) Check(ctx context.Context, sys *tasks.System) (tasks.Plan, err
 // when set, is the Before of changes whose current value is not known.
 func (s *Service) planUnit(sys *tasks.System, u unitInfo, ops *serviceOps, p *tasks.Plan, unknown string) error {
 	name := ops.Unit
-	masked := u.LoadState == "masked" || strings.HasPrefix(u.UnitFileState, "masked")
+	// The unit file state is read from disk; LoadState keeps "masked"
+	// until the next reload.
+	masked := strings.HasPrefix(u.UnitFileState, "masked") || (u.LoadState == "masked" && u.UnitFileState == "")
 	if s.Masked != nil && !*s.Masked && masked {
 		p.Add("masked", "true", "false")
 		ops.Unmask = true
 		masked = false
 	}
+	// A unit unmasked on disk stays masked in the manager until a reload:
+	// reload before anything else happens to it (systemctl unmask does).
+	staleMask := !masked && u.LoadState == "masked"
 	wants := s.State == "started" || s.State == "restarted" || s.State == "reloaded" || (s.Enabled != nil && *s.Enabled)
 	notFound := u.LoadState == "not-found"
 	if masked && wants {
 		return fmt.Errorf("%s is masked: set masked: false to unmask it", name)
 	}
-	if !masked && (u.NeedDaemonReload || (notFound && wants)) {
+	if !masked && (u.NeedDaemonReload || (notFound && wants) || (staleMask && (wants || s.State != ""))) {
 		why := "unit files changed on disk"
-		if notFound {
+		switch {
+		case notFound:
 			why = "unit not loaded"
+		case staleMask:
+			why = "unit unmasked on disk"
+		}
+		if staleMask {
+			ops.Replan = true
 		}
 		p.Add("daemon-reload", why, "reloaded")
 		ops.Reload = true
@@ -298,6 +315,10 @@ func (s *Service) planUnit(sys *tasks.System, u unitInfo, ops *serviceOps, p *ta
 		ops.Job = "reload"
 	}
 	if s.Masked != nil && *s.Masked && !masked {
+		if u.FragmentPath != "" && u.FragmentPath == path.Join(configDir(ops.Scope), name) {
+			// systemd refuses: "File ... already exists".
+			return fmt.Errorf("cannot mask %s: its unit file is %s (remove it first, with systemd_unit state: absent)", name, u.FragmentPath)
+		}
 		p.Add("masked", "false", "true")
 		ops.Mask = true
 	}

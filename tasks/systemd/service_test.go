@@ -160,8 +160,15 @@ func TestServiceOnline(t *testing.T) {
 			name:  "unmask, then start",
 			units: []unitInfo{{Name: "web.service", LoadState: "masked", UnitFileState: "masked"}},
 			task:  Service{Name: "web", State: "started", Masked: ptr(false)},
-			plan:  []string{"masked: true -> false", "state: inactive -> started"},
-			calls: "unmask web.service; start web.service",
+			plan:  []string{"masked: true -> false", "daemon-reload: unit unmasked on disk -> reloaded", "state: inactive -> started"},
+			calls: "unmask web.service; daemon-reload; start web.service",
+		},
+		{
+			name:  "unmasked on disk but not reloaded",
+			units: []unitInfo{{Name: "web.service", LoadState: "masked", UnitFileState: "disabled"}},
+			task:  Service{Name: "web", State: "started"},
+			plan:  []string{"daemon-reload: unit unmasked on disk -> reloaded", "state: inactive -> started"},
+			calls: "daemon-reload; start web.service",
 		},
 		{
 			name:  "activating counts as started",
@@ -336,6 +343,17 @@ func TestMaskedNeedsUnmask(t *testing.T) {
 	f.add(unitInfo{Name: "web.service", LoadState: "masked", UnitFileState: "masked"})
 	_, err := (&Service{Name: "web", State: "started"}).Check(context.Background(), sys)
 	if err == nil || !strings.Contains(err.Error(), "web.service is masked: set masked: false") {
+		t.Errorf("error %v", err)
+	}
+}
+
+func TestCannotMaskOwnUnitFile(t *testing.T) {
+	sys, _ := newHost(t, true)
+	f := newFake()
+	f.install(t, nil)
+	f.add(unitInfo{Name: "web.service", FragmentPath: "/etc/systemd/system/web.service"})
+	_, err := (&Service{Name: "web", Masked: ptr(true)}).Check(context.Background(), sys)
+	if err == nil || err.Error() != "cannot mask web.service: its unit file is /etc/systemd/system/web.service (remove it first, with systemd_unit state: absent)" {
 		t.Errorf("error %v", err)
 	}
 }
