@@ -16,6 +16,9 @@
 //     Fedora-like rootfs (Debian base plus dnf and rpm, fedora-release
 //     installed with rpm so os-release says fedora 39); the "yum" kind is the
 //     same rootfs with /usr/bin/dnf removed and yum linked to dnf-3.
+//   - a DebianPy variant of the Debian rootfs with python3 and python3-apt,
+//     sharing its apt repository, for the benchmark against Ansible (whose
+//     modules need them; provision does not).
 //
 // Each guest gets an overlay on the cached rootfs (lowerdir and upperdir on a
 // per-run tmpfs: unpacking there takes 0.3s instead of 8s on this VM's
