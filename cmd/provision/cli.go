@@ -37,6 +37,8 @@ commands:
   check PLAYBOOK      show what apply would change; change nothing (apply --check)
   validate PLAYBOOK   report every problem in a playbook, without a host
   doctor              tell why rootless Podman will fail on this host, and the fix
+  pull                re-apply a playbook on this host from a systemd timer
+  status              the last pull runs on this host
   facts               print what provision knows about this host
   doc [MODULE]        print a module's reference (doc -w DIR writes them all)
   version             print the version
@@ -71,6 +73,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.facts(rest)
 	case "doctor":
 		return e.doctor(ctx, rest)
+	case "pull":
+		return e.pullCmd(ctx, rest)
+	case "status":
+		return e.status(rest)
 	case "doc":
 		return e.doc(rest)
 	case "agent":
@@ -83,7 +89,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
-	fmt.Fprintf(stderr, "provision: unknown command %q%s\n\n%s", cmd, playbook.Suggest(cmd, []string{"apply", "check", "validate", "doctor", "facts", "doc", "version"}), usage)
+	fmt.Fprintf(stderr, "provision: unknown command %q%s\n\n%s", cmd, playbook.Suggest(cmd, []string{"apply", "check", "validate", "doctor", "pull", "status", "facts", "doc", "version"}), usage)
 	return exitFailed
 }
 

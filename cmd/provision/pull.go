@@ -1,0 +1,118 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/provision-tool/provision/facts"
+	"github.com/provision-tool/provision/playbook"
+	"github.com/provision-tool/provision/pull"
+	"github.com/provision-tool/provision/report"
+	"github.com/provision-tool/provision/tasks"
+)
+
+// pullCmd is `provision pull`: install or remove the timer that re-applies
+// a playbook on this host, or (--once) do one such run, which is what the
+// timer's service executes.
+func (e *env) pullCmd(ctx context.Context, args []string) int {
+	fs := flag.NewFlagSet("pull", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	pbPath := fs.String("playbook", "", "the playbook to re-apply (kept at this path on the host)")
+	every := fs.Duration("every", 30*time.Minute, "how often to re-apply it")
+	check := fs.Bool("check", false, "only check: report drift in the journal and the state file, change nothing")
+	remove := fs.Bool("remove", false, "remove the timer and its service")
+	once := fs.Bool("once", false, "run the playbook once now, as the timer does, logging to the journal under systemd")
+	root := fs.String("root", "/", "install into the image rooted here (enable by symlink; nothing is started)")
+	fs.Usage = func() {
+		fmt.Fprintln(e.stderr, "usage: provision pull --playbook PATH [--every 30m] [--check] | --remove | --once --playbook PATH")
+		fs.PrintDefaults()
+	}
+	if pos, err := parse(fs, args); err != nil || len(pos) > 0 {
+		if err == nil {
+			fs.Usage()
+		}
+		return exitFailed
+	}
+	rootAbs, err := filepath.Abs(*root)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "provision: --root: %v\n", err)
+		return exitFailed
+	}
+	fx := facts.New(rootAbs)
+	var runner tasks.Runner = tasks.ExecRunner{Facts: fx}
+	if rootAbs != "/" {
+		runner = noRunner{root: rootAbs}
+	}
+	sys := &tasks.System{Root: rootAbs, Runner: runner, Facts: fx}
+
+	switch {
+	case *remove:
+		res, err := pull.Remove(ctx, sys)
+		return e.pullResult(res, err, "removed")
+	case *pbPath == "":
+		fs.Usage()
+		return exitFailed
+	case *once:
+		pb, err := playbook.Load(*pbPath)
+		if err != nil {
+			e.printErr(err)
+			return exitFailed
+		}
+		sys.SourceDir = pb.Dir
+		counts, err := pull.RunOnce(ctx, sys, pb, pull.RunOptions{Check: *check})
+		if err != nil {
+			fmt.Fprintf(e.stderr, "provision: %v\n", err)
+			return exitFailed
+		}
+		return report.ExitCode(counts, *check)
+	}
+	abs, err := filepath.Abs(*pbPath)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
+		return exitFailed
+	}
+	if _, err := playbook.Load(abs); err != nil {
+		e.printErr(err)
+		return exitFailed
+	}
+	res, err := pull.Install(ctx, sys, pull.Options{Playbook: abs, Every: *every, Check: *check})
+	return e.pullResult(res, err, "installed")
+}
+
+func (e *env) pullResult(res pull.Result, err error, what string) int {
+	if err != nil {
+		fmt.Fprintf(e.stderr, "provision: pull: %v\n", err)
+		return exitFailed
+	}
+	for _, w := range res.Warnings {
+		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+	}
+	if !res.Changed {
+		fmt.Fprintf(e.stdout, "ok: pull mode already %s\n", what)
+		return exitOK
+	}
+	fmt.Fprintf(e.stdout, "changed: pull mode %s\n", what)
+	for _, c := range res.Changes {
+		fmt.Fprintf(e.stdout, "  %s\n", c)
+	}
+	return exitOK
+}
+
+// status is `provision status`: the last pull runs on this host.
+func (e *env) status(args []string) int {
+	fs := flag.NewFlagSet("status", flag.ContinueOnError)
+	fs.SetOutput(e.stderr)
+	n := fs.Int("n", 10, "how many runs to show")
+	if pos, err := parse(fs, args); err != nil || len(pos) > 0 {
+		return exitFailed
+	}
+	fx := facts.New("/")
+	if err := pull.Status(e.stdout, &tasks.System{Root: "/", Facts: fx}, *n); err != nil {
+		fmt.Fprintf(e.stderr, "provision: status: %v\n", err)
+		return exitFailed
+	}
+	return exitOK
+}
