@@ -1,0 +1,248 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/provision-tool/provision/report"
+	"github.com/provision-tool/provision/testhost"
+)
+
+// Names in examples/rootless-podman.yml that the tests below rely on.
+const (
+	rootlessBook   = "rootless-podman.yml"
+	taskPackages   = "install podman and its rootless helpers"
+	taskSubid      = "give each user subordinate uids and gids of their own"
+	taskRegistries = "search registries for short names"
+	taskStorage    = "overlay storage, fuse-overlayfs only on kernels that need it"
+	handlerMigrate = "migrate podman"
+	dropIn         = "/etc/containers/registries.conf.d/50-provision.conf"
+	storageConf    = "/etc/containers/storage.conf"
+)
+
+// TestRootlessPodmanDebian runs examples/rootless-podman.yml on a Debian
+// host with the real podman: the lifecycle of every example, then drift
+// (a removed package, a corrupt and a deleted subuid line, a deleted
+// registries drop-in, a changed storage.conf) that check names exactly and
+// apply repairs alone, then rootless podman for real as each user.
+func TestRootlessPodmanDebian(t *testing.T) {
+	testhost.Require(t)
+	t.Parallel()
+	st := newStageLog(t)
+	h := testhost.Boot(t, testhost.Debian, testhost.Options{})
+	h.InstallProvision(t)
+	book := installExample(t, h, rootlessBook)
+	if !checkFresh(t, st, h, book) || !converge(t, st, h, book) {
+		return
+	}
+	t.Run("drift", func(t *testing.T) { testDrift(t, st, h, book) })
+	t.Run("rootless", func(t *testing.T) {
+		for _, u := range []string{"alice", "bob"} {
+			t.Run(u, func(t *testing.T) { rootlessAs(t, h, u) })
+		}
+	})
+}
+
+// subidRange returns the user's single START:COUNT in a subid file.
+func subidRange(t *testing.T, h *testhost.Host, file, user string) string {
+	t.Helper()
+	lines := subidLines(t, h, file, user)
+	if len(lines) != 1 {
+		t.Fatalf("%s on %s: %d lines of %s: %q", file, h.Name, len(lines), user, lines)
+	}
+	return strings.TrimPrefix(lines[0], user+":")
+}
+
+// testDrift breaks the converged host one way at a time, then all at once;
+// each time check (exit 2) must name exactly the broken things, with the
+// right before and after, and apply must repair only them: every other
+// task is ok and every file under /etc that was not touched keeps its
+// content and mtime.
+func testDrift(t *testing.T, st *stageLog, h *testhost.Host, book string) {
+	aliceRange := subidRange(t, h, "/etc/subuid", "alice")
+	dropInContent := guestRead(t, h, dropIn)
+	storageContent := guestRead(t, h, storageConf)
+	if !strings.Contains(storageContent, `driver = "overlay"`) {
+		t.Fatalf("storage.conf after the first apply:\n%s", storageContent)
+	}
+	pkgVersion := h.SSH(t, "dpkg-query -W -f='${Version}' fuse-overlayfs")
+
+	type drift struct {
+		name    string
+		break_  string   // shell commands that break the host
+		changed []string // task results check and apply must report changed
+		touched []string // paths under /etc that may differ after the repair
+		// checkEvents inspects the check run's events in detail.
+		checkEvents func(t *testing.T, r pbRun)
+	}
+	removePkg := "DEBIAN_FRONTEND=noninteractive apt-get remove -y -q fuse-overlayfs >/dev/null"
+	// A typo: the letter O for the digit 0 in alice's start.
+	startCount := strings.Split(aliceRange, ":")
+	typo := strings.ReplaceAll(startCount[0], "0", "O") + ":" + startCount[1]
+	corrupt := fmt.Sprintf(`sed -i 's/^alice:%s$/alice:%s/' /etc/subuid && grep -qx 'alice:%s' /etc/subuid`, aliceRange, typo, typo)
+	deleteLine := `sed -i '/^alice:/d' /etc/subuid && ! grep -q '^alice:' /etc/subuid`
+	removeDropIn := "rm " + dropIn
+	vfs := `sed -i 's/^driver = "overlay"$/driver = "vfs"/' ` + storageConf + ` && grep -q '^driver = "vfs"$' ` + storageConf
+
+	checkPkg := func(t *testing.T, r pbRun) {
+		e := r.find(t, taskPackages, nil)
+		before, after := changeOf(t, r, e, "package fuse-overlayfs", "")
+		if after != "installed" || strings.Contains(before, "installed") {
+			r.errorf(t, "package change %q -> %q, want (not installed) -> installed", before, after)
+		}
+		t.Logf("check names the removed package: package fuse-overlayfs: %q -> %q", before, after)
+		if len(e.Changes) != 1 {
+			r.errorf(t, "package task plans %d changes, want only fuse-overlayfs:\n%s", len(e.Changes), describeResults([]report.Event{e}))
+		}
+	}
+	checkSubuid := func(wantBefore string) func(t *testing.T, r pbRun) {
+		return func(t *testing.T, r pbRun) {
+			e := r.find(t, taskSubid, "alice")
+			before, after := changeOf(t, r, e, "subuid", "")
+			if before != wantBefore || after != aliceRange {
+				r.errorf(t, "alice's subuid change %q -> %q, want %q -> %q", before, after, wantBefore, aliceRange)
+			}
+			_, content := changeOf(t, r, e, "content", "/etc/subuid")
+			if !strings.Contains(content, "\nalice:"+aliceRange+"\n") && !strings.HasPrefix(content, "alice:"+aliceRange+"\n") {
+				r.errorf(t, "planned /etc/subuid lacks alice:%s:\n%s", aliceRange, content)
+			}
+			for _, c := range e.Changes {
+				if c.Field == "subgid" || c.Path == "/etc/subgid" {
+					r.errorf(t, "alice's subgid is fine but a change is planned: %+v", c)
+				}
+			}
+		}
+	}
+	checkDropIn := func(t *testing.T, r pbRun) {
+		e := r.find(t, taskRegistries, nil)
+		before, after := changeOf(t, r, e, "content", dropIn)
+		if before != "" || after != dropInContent {
+			r.errorf(t, "drop-in change: before %q, after %q; want \"\" -> the content the first apply wrote (%q)", before, after, dropInContent)
+		}
+	}
+	checkStorage := func(t *testing.T, r pbRun) {
+		e := r.find(t, taskStorage, nil)
+		before, after := changeOf(t, r, e, "content", storageConf)
+		if want := strings.Replace(storageContent, `driver = "overlay"`, `driver = "vfs"`, 1); before != want {
+			r.errorf(t, "storage.conf change: before\n%s\nwant\n%s", before, want)
+		}
+		if after != storageContent {
+			r.errorf(t, "storage.conf change: after\n%s\nwant what the first apply wrote\n%s", after, storageContent)
+		}
+	}
+	subuidAlice := taskSubid + "[alice]"
+	drifts := []drift{
+		{"package removed", removePkg, []string{taskPackages}, nil, checkPkg},
+		{"subuid line corrupt", corrupt, []string{subuidAlice}, []string{"/etc", "/etc/subuid", "/etc/subuid-"},
+			checkSubuid(`"alice:` + typo + `"`)},
+		{"subuid line deleted", deleteLine, []string{subuidAlice}, []string{"/etc", "/etc/subuid", "/etc/subuid-"}, checkSubuid("")},
+		{"registries drop-in deleted", removeDropIn, []string{taskRegistries}, []string{"/etc/containers/registries.conf.d", dropIn}, checkDropIn},
+		{"storage.conf driver vfs", vfs, []string{taskStorage}, []string{"/etc/containers", storageConf}, checkStorage},
+		{"all at once", strings.Join([]string{removePkg, deleteLine, removeDropIn, vfs}, " && "),
+			[]string{taskPackages, subuidAlice, taskRegistries, taskStorage},
+			[]string{"/etc", "/etc/subuid", "/etc/subuid-", "/etc/containers/registries.conf.d", dropIn, "/etc/containers", storageConf},
+			func(t *testing.T, r pbRun) {
+				checkPkg(t, r)
+				checkSubuid("")(t, r)
+				checkDropIn(t, r)
+				checkStorage(t, r)
+			}},
+	}
+	for _, d := range drifts {
+		ok := t.Run(d.name, func(t *testing.T) {
+			clean := etcSnapshot(t, h)
+			h.SSH(t, d.break_)
+			broken := etcSnapshot(t, h)
+			c := runBookCode(t, st, h, "check (drift: "+d.name+")", "check", book)
+			if c.res.Code != 2 {
+				c.errorf(t, "check after drift %q: exit %d, want 2 (changes pending)", d.name, c.res.Code)
+			}
+			c.expectChanged(t, d.changed...)
+			d.checkEvents(t, c)
+			expectSameTree(t, c, "check after drift", broken, etcSnapshot(t, h))
+
+			a := runBook(t, st, h, 0, "apply (drift: "+d.name+")", "apply", book)
+			a.expectChanged(t, d.changed...)
+			if migrated := a.results(isHandler, statusIs("changed")); len(migrated) > 0 {
+				a.errorf(t, "a handler changed something although no user runs podman:\n%s", describeResults(migrated))
+			}
+			repaired := etcSnapshot(t, h)
+			// Nothing outside the touched paths moved, before or after
+			// the repair.
+			expectSameTree(t, a, "apply after drift (vs. before the drift)", clean, repaired, d.touched...)
+			expectSameTree(t, a, "apply after drift (vs. the broken host)", broken, repaired, d.touched...)
+			// Repaired means back to the same content.
+			for _, p := range d.touched {
+				if p == "/etc/subuid" || p == "/etc/subuid-" {
+					continue // alice's line moves to the end of the file
+				}
+				if a, b := clean[p], repaired[p]; a.sha != b.sha || a.mode != b.mode || a.uid != b.uid || a.gid != b.gid {
+					t.Errorf("%s after the repair: %s, before the drift: %s", p, b, a)
+				}
+			}
+			if got := subidRange(t, h, "/etc/subuid", "alice"); got != aliceRange {
+				t.Errorf("alice's subuid after the repair: %s, want %s", got, aliceRange)
+			}
+			if got := h.SSH(t, "dpkg-query -W -f='${Status} ${Version}' fuse-overlayfs"); got != "install ok installed "+pkgVersion {
+				t.Errorf("fuse-overlayfs after the repair: %q", got)
+			}
+			runBook(t, st, h, 0, "check (after repair: "+d.name+")", "check", book).expectChanged(t)
+		})
+		if !ok && runBookCode(t, st, h, "check (is the host still converged?)", "check", book).res.Code != 0 {
+			t.Fatalf("the host did not converge again after drift %q: stopping", d.name)
+		}
+	}
+}
+
+// rootlessAs logs in as user over SSH (a real logind session, so
+// XDG_RUNTIME_DIR is set) and proves rootless podman: native overlay
+// storage, the user namespace exactly as /etc/subuid and /etc/subgid say,
+// and a container run from a local image.
+func rootlessAs(t *testing.T, h *testhost.Host, user string) {
+	h.AuthorizeUser(t, user)
+	uid, gid := h.SSH(t, "id -u "+user), h.SSH(t, "id -g "+user)
+	subuid := strings.Split(subidRange(t, h, "/etc/subuid", user), ":")
+	subgid := strings.Split(subidRange(t, h, "/etc/subgid", user), ":")
+	if got := h.SSHAs(t, user, "echo $XDG_RUNTIME_DIR"); got != "/run/user/"+uid {
+		t.Errorf("XDG_RUNTIME_DIR of %s: %q", user, got)
+	}
+	if got := h.SSHAs(t, user, "podman info --format '{{.Store.GraphDriverName}}'"); got != "overlay" {
+		t.Errorf("podman info as %s: graph driver %q, want overlay", user, got)
+	}
+	expectMap(t, h.SSHAs(t, user, "podman unshare cat /proc/self/uid_map"), "uid_map of "+user, uid, subuid)
+	expectMap(t, h.SSHAs(t, user, "podman unshare cat /proc/self/gid_map"), "gid_map of "+user, gid, subgid)
+
+	if err := h.CopyIn(testhost.BusyboxRootfs(t), "/home/"+user+"/busybox-rootfs.tar"); err != nil {
+		t.Fatal(err)
+	}
+	h.SSH(t, "chown "+user+": /home/"+user+"/busybox-rootfs.tar")
+	h.SSHAs(t, user, `podman import -q --change 'CMD ["/bin/sh"]' ~/busybox-rootfs.tar localhost/bb:latest`)
+	if got := h.SSHAs(t, user, `podman run --rm localhost/bb:latest sh -c 'echo in-container uid=$(id -u)'`); got != "in-container uid=0" {
+		t.Errorf("podman run as %s: %q, want in-container uid=0", user, got)
+	}
+	// Files made in a container by its root and by its UID 1 belong on the
+	// host to the user and to the first subordinate ID.
+	h.SSHAs(t, user, `mkdir -p ~/vol && podman run --rm --network=none -v ~/vol:/vol localhost/bb:latest sh -c 'touch /vol/by-root /vol/by-1 && chown 1:1 /vol/by-1'`)
+	got := h.SSH(t, "stat -c '%u:%g' /home/"+user+"/vol/by-root /home/"+user+"/vol/by-1")
+	if want := uid + ":" + gid + "\n" + subuid[0] + ":" + subgid[0]; got != want {
+		t.Errorf("owners of files a container made as 0 and as 1:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// expectMap checks /proc/self/uid_map (or gid_map) inside podman unshare:
+// the user's own ID as 0, then exactly the subordinate range at 1.
+func expectMap(t *testing.T, got, what, id string, sub []string) {
+	t.Helper()
+	want := []string{"0 " + id + " 1", "1 " + sub[0] + " " + sub[1]}
+	lines := strings.Split(strings.TrimSpace(got), "\n")
+	var norm []string
+	for _, l := range lines {
+		norm = append(norm, strings.Join(strings.Fields(l), " "))
+	}
+	if strings.Join(norm, "\n") != strings.Join(want, "\n") {
+		t.Errorf("%s:\n%s\nwant\n%s", what, got, strings.Join(want, "\n"))
+	}
+}
