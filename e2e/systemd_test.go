@@ -492,24 +492,19 @@ const sdPullPlay = `- name: pulled
 // .timer idempotently; the timer fires by itself and repairs injected
 // drift, which shows in `journalctl -t provision` with structured fields
 // and in `provision status`; a check-mode timer only reports drift;
-// --remove takes it all away. Needs the CLI wiring of package pull
-// (provision pull --playbook PATH --every D [--check] | --remove | --once,
-// provision status).
+// --remove takes it all away.
 func TestSystemdPull(t *testing.T) {
 	testhost.Require(t)
 	t.Parallel()
 	h := testhost.Boot(t, testhost.Debian, testhost.Options{})
 	h.InstallProvision(t)
-	if out := h.SSH(t, "provision pull -h 2>&1 || true"); strings.Contains(out, "unknown command") {
-		t.Skip("provision pull is not wired into the command line yet")
-	}
 	h.WriteFile("/etc/provision/site.yml", []byte(sdPullPlay), 0o644)
 
 	out := h.SSH(t, "provision pull --playbook /etc/provision/site.yml --every 20s")
-	if !strings.Contains(out, "pull: installed") {
+	if !strings.HasPrefix(out, "changed: pull mode installed") {
 		t.Errorf("install: %s", out)
 	}
-	if out := h.SSH(t, "provision pull --playbook /etc/provision/site.yml --every 20s"); !strings.Contains(out, "pull: nothing to do") {
+	if out := h.SSH(t, "provision pull --playbook /etc/provision/site.yml --every 20s"); !strings.HasPrefix(out, "ok: pull mode already installed") {
 		t.Errorf("second install: %s", out)
 	}
 	if got := h.SSH(t, "systemctl is-enabled provision-pull.timer; systemctl is-active provision-pull.timer"); got != "enabled\nactive" {
@@ -558,7 +553,7 @@ func TestSystemdPull(t *testing.T) {
 
 	// Check mode: the timer is replaced (restarted); a run reports drift,
 	// succeeds for systemd (exit 2) and changes nothing.
-	if out := h.SSH(t, "provision pull --playbook /etc/provision/site.yml --every 1h --check"); !strings.Contains(out, "pull: installed") {
+	if out := h.SSH(t, "provision pull --playbook /etc/provision/site.yml --every 1h --check"); !strings.HasPrefix(out, "changed: pull mode installed") || !strings.Contains(out, "state: active (waiting) -> restarted") {
 		t.Errorf("check-mode install: %s", out)
 	}
 	if got := h.SSH(t, "grep -c -- '--check' /etc/systemd/system/provision-pull.service; systemctl show provision-pull.timer -p NeedDaemonReload"); got != "1\nNeedDaemonReload=no" {
@@ -579,13 +574,13 @@ func TestSystemdPull(t *testing.T) {
 		t.Errorf("check-mode journal entry %q", got)
 	}
 
-	if out := h.SSH(t, "provision pull --remove"); !strings.Contains(out, "pull: removed") {
+	if out := h.SSH(t, "provision pull --remove"); !strings.HasPrefix(out, "changed: pull mode removed") {
 		t.Errorf("remove: %s", out)
 	}
 	if got := h.SSH(t, "find /etc/systemd/system -name 'provision-pull*' | wc -l; systemctl is-active provision-pull.timer || true"); got != "0\ninactive" {
 		t.Errorf("after remove: %q", got)
 	}
-	if out := h.SSH(t, "provision pull --remove"); !strings.Contains(out, "pull: nothing to do") {
+	if out := h.SSH(t, "provision pull --remove"); !strings.HasPrefix(out, "ok: pull mode already removed") {
 		t.Errorf("second remove: %s", out)
 	}
 }
