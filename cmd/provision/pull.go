@@ -56,7 +56,12 @@ func (e *env) pullCmd(ctx context.Context, args []string) int {
 		fs.Usage()
 		return exitFailed
 	case *once:
-		pb, err := playbook.Load(*pbPath)
+		abs, err := filepath.Abs(*pbPath)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "provision: %v\n", err)
+			return exitFailed
+		}
+		pb, err := playbook.Load(abs)
 		if err != nil {
 			e.printErr(err)
 			return exitFailed
