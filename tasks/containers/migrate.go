@@ -13,6 +13,7 @@ import (
 
 	"github.com/provision-tool/provision/facts"
 	"github.com/provision-tool/provision/tasks"
+	"github.com/provision-tool/provision/tasks/users"
 )
 
 // PodmanMigrate runs `podman system migrate` for a user whose running user
@@ -137,38 +138,26 @@ func parseIDMap(data []byte) (idMap, error) {
 type subRange struct{ start, count int64 }
 
 // readSubIDs returns the ranges /etc/subuid or /etc/subgid grant a user,
-// matched by name or numeric UID, in file order. It parses like
-// containers/storage: blank and # lines are skipped, any other line must
-// have three colon-separated fields or the whole file is rejected (podman
-// rejects it too). A missing file grants nothing.
-//
-// This is a small private parser on purpose; the subid module has the
-// strict one used for writing.
-func readSubIDs(sys *tasks.System, path, name string, uid int64) ([]subRange, error) {
+// matched by name or numeric UID, in file order, read with the subid
+// module's strict parser. Malformed lines are ignored with a warning. A
+// missing file grants nothing.
+func readSubIDs(sys *tasks.System, p *tasks.Plan, path, name string, uid int64) ([]subRange, error) {
 	data, exists, err := sys.ReadFileIfExists(path)
 	if err != nil || !exists {
 		return nil, err
 	}
 	uidStr := strconv.FormatInt(uid, 10)
+	ranges, problems := users.Ranges(data)
+	for _, pr := range problems {
+		// A malformed line is subid's to repair (it runs before this
+		// handler); here it can only be ignored, as libsubid ignores it.
+		p.Warn(fmt.Sprintf("%s:%d: malformed line ignored: %s", path, pr.Line, pr.Msg))
+	}
 	var out []subRange
-	for n, line := range strings.Split(string(data), "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
+	for _, r := range ranges {
+		if r.Owner == name || r.Owner == uidStr {
+			out = append(out, subRange{r.Start, r.Count})
 		}
-		f := strings.Split(line, ":")
-		if len(f) != 3 {
-			return nil, fmt.Errorf("%s:%d: want owner:start:count", path, n+1)
-		}
-		if f[0] != name && f[0] != uidStr {
-			continue
-		}
-		start, err1 := strconv.ParseInt(f[1], 10, 64)
-		count, err2 := strconv.ParseInt(f[2], 10, 64)
-		if err1 != nil || err2 != nil || start < 0 || count < 0 {
-			return nil, fmt.Errorf("%s:%d: start and count must be numbers", path, n+1)
-		}
-		out = append(out, subRange{start, count})
 	}
 	return out, nil
 }
@@ -246,11 +235,11 @@ func (m *PodmanMigrate) Check(_ context.Context, sys *tasks.System) (tasks.Plan,
 		p.Warn(fmt.Sprintf("user %s does not exist (yet): no user namespace to migrate", m.User))
 		return p, nil
 	}
-	uids, err := readSubIDs(sys, "/etc/subuid", u.Name, u.UID)
+	uids, err := readSubIDs(sys, &p, "/etc/subuid", u.Name, u.UID)
 	if err != nil {
 		return p, err
 	}
-	gids, err := readSubIDs(sys, "/etc/subgid", u.Name, u.UID)
+	gids, err := readSubIDs(sys, &p, "/etc/subgid", u.Name, u.UID)
 	if err != nil {
 		return p, err
 	}
