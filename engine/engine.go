@@ -66,6 +66,11 @@ func Run(ctx context.Context, pb *playbook.Playbook, sys *tasks.System, opts Opt
 		return nil, err
 	}
 	defer lock.Release()
+	if sys.Memo == nil {
+		run := *sys
+		run.Memo = &tasks.Memo{}
+		sys = &run
+	}
 	state, err := loadState(sys, opts.StateDir)
 	if err != nil {
 		return nil, err

@@ -31,6 +31,9 @@ type System struct {
 	// Render expands {{ expr }} in text with the task's variables; set by
 	// the engine for the template module.
 	Render func(text string) (string, error)
+	// Memo is shared by the tasks of one run on this host; the engine
+	// sets it. Nil (in unit tests) stores nothing.
+	Memo *Memo
 }
 
 // Logger is the small logging interface modules and the engine use.

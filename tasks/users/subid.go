@@ -1,6 +1,7 @@
 package users
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -229,15 +230,30 @@ func (s *SubID) Check(ctx context.Context, sys *tasks.System) (tasks.Plan, error
 	}
 	var data subidData
 	for _, k := range subidKinds {
-		old, exists, err := readSubidFile(sys, k.path)
+		disk, exists, err := readSubidFile(sys, k.path)
 		if err != nil {
 			return tasks.Plan{}, err
+		}
+		// Plan on top of what earlier subid tasks of this run planned for
+		// a file still as they saw it (check mode), so that two users are
+		// never planned into the same range.
+		old := disk
+		key := "subid:" + k.path
+		if v, ok := sys.Memo.Load(key); ok {
+			if m := v.(plannedFile); bytes.Equal(m.base, disk) {
+				old = m.planned
+			}
 		}
 		res, err := planFile(sub.input(k, old, s.count()))
 		if err != nil {
 			return tasks.Plan{}, err
 		}
 		p.Warnings = append(p.Warnings, res.warnings...)
+		planned := old
+		if res.changed {
+			planned = res.content
+		}
+		sys.Memo.Store(key, plannedFile{base: disk, planned: planned})
 		if exists {
 			if st, err := sys.Stat(k.path); err == nil && st.Mode().Perm()&0o004 == 0 {
 				p.Warn(fmt.Sprintf("%s has mode %04o: rootless Podman without libsubid reads it as the user and needs it world-readable (0644)", k.path, st.Mode().Perm()))
@@ -253,6 +269,10 @@ func (s *SubID) Check(ctx context.Context, sys *tasks.System) (tasks.Plan, error
 	p.Data = data
 	return p, nil
 }
+
+// plannedFile is a subid file as a Check found it on disk (base) and as it
+// will be once the planned changes are applied.
+type plannedFile struct{ base, planned []byte }
 
 // readSubidFile reads a subid file; a missing file reads as empty. Like
 // shadow (which opens it O_NOFOLLOW), it refuses anything but a regular

@@ -683,3 +683,33 @@ func TestSubIDRegistered(t *testing.T) {
 		t.Error("New does not make a *SubID")
 	}
 }
+
+// TestCheckModePlansOnEarlierPlans: in check mode nothing is written, so a
+// second user's range must be planned around the first user's planned one.
+func TestCheckModePlansOnEarlierPlans(t *testing.T) {
+	sys, _ := taskstest.New(t)
+	sys.Memo = &tasks.Memo{}
+	taskstest.WriteFile(t, sys, "/etc/passwd", "root:x:0:0::/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\nbob:x:1001:1001::/home/bob:/bin/sh\n")
+	taskstest.WriteFile(t, sys, "/etc/group", "root:x:0:\nalice:x:1000:\nbob:x:1001:\n")
+	var afters []string
+	for _, u := range []string{"alice", "bob", "alice"} {
+		p, err := (&SubID{User: u}).Check(context.Background(), sys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		after := ""
+		for _, c := range p.Changes {
+			if c.Field == "subuid" {
+				after = c.After
+			}
+		}
+		afters = append(afters, after)
+	}
+	// alice's second check sees her own planned range: nothing more to do.
+	if afters[0] != "100000:65536" || afters[1] != "165536:65536" || afters[2] != "" {
+		t.Fatalf("planned %q", afters)
+	}
+	if taskstest.ReadFile(t, sys, "/etc/subuid") != "" {
+		t.Fatal("check wrote the file")
+	}
+}
