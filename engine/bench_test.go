@@ -9,8 +9,8 @@ import (
 	"github.com/provision-tool/provision/engine"
 	"github.com/provision-tool/provision/playbook"
 	"github.com/provision-tool/provision/report"
-	_ "github.com/provision-tool/provision/tasks/all"
 	"github.com/provision-tool/provision/tasks"
+	_ "github.com/provision-tool/provision/tasks/all"
 	"github.com/provision-tool/provision/tasks/taskstest"
 )
 
