@@ -58,7 +58,7 @@ else
 	fi
 	chmod 0755 "$t"
 	mv -f "$t" "$b"
-	# Other versions of the agent unused for a week go.
+	# Other agent versions installed over a week ago go (uploaded again if needed).
 	find "$d" -maxdepth 1 -name 'provision-*' ! -name "provision-$sha" -mtime +7 -exec rm -f {} + 2>/dev/null || true
 fi
 exec "$b" "$@"
