@@ -11,8 +11,9 @@ import (
 
 // Expressions are written in the expr language (github.com/expr-lang/expr),
 // both in `when:` and inside {{ }} templates. A string that is exactly one
-// template keeps the value's type ("{{ users }}" is a list); a template
-// mixed with text renders as text.
+// template, with nothing around it, keeps the value's type ("{{ users }}"
+// is a list); a template with any text around it, even a newline, renders
+// as text.
 
 // Scope is the set of variables an expression sees. Facts are gathered only
 // when an expression names them.
@@ -168,19 +169,6 @@ func splitTemplate(text string) ([]part, error) {
 		}
 		parts = append(parts, part{text: code, code: true})
 		rest = rest[i+2+j+2:]
-	}
-	// Leading and trailing blanks around a lone template do not make it text.
-	if len(parts) > 1 {
-		var kept []part
-		for _, p := range parts {
-			if !p.code && strings.TrimSpace(p.text) == "" && len(parts) <= 3 {
-				continue
-			}
-			kept = append(kept, p)
-		}
-		if len(kept) == 1 && kept[0].code {
-			return kept, nil
-		}
 	}
 	return parts, nil
 }

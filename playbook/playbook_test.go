@@ -118,7 +118,8 @@ func TestRender(t *testing.T) {
 		want any
 	}{
 		{"{{ x }}", 3},
-		{"  {{ x + 1 }} ", 4},
+		{"  {{ x + 1 }} ", "  4 "},
+		{"{{ name }}\n", "bob\n"},
 		{"n={{ x }}", "n=3"},
 		{"{{ name }}-{{ x }}", "bob-3"},
 		{"{{ m.k }}", "v"},
