@@ -105,7 +105,7 @@ func newFleetLab(t *testing.T, n int) *fleetLab {
 	// with another key is refused.
 	write(t, filepath.Join(l.dir, "group_vars/all.yml"), fmt.Sprintf(`ansible_user: root
 ansible_ssh_private_key_file: %s
-ansible_ssh_common_args: -F /dev/null -o UserKnownHostsFile=%s -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes
+ansible_ssh_common_args: -F /dev/null -o UserKnownHostsFile=%s -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes -o ControlPath=none
 stamp: "1"
 marker: ""
 fail_here: false

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -30,6 +31,20 @@ type SSH struct {
 	Binaries *Binaries
 	// ConnectTimeout bounds connection setup; 10 s when zero.
 	ConnectTimeout time.Duration
+	// ControlDir, when set, is where ssh keeps its connection-sharing
+	// sockets (ControlMaster=auto, ControlPersist=60s, as Ansible does), so
+	// that the next run to a host skips the key exchange. The user's own
+	// -o options (ansible_ssh_common_args) win over these.
+	ControlDir string
+}
+
+// DefaultControlDir is ~/.cache/provision/cp, or "" when there is no home.
+func DefaultControlDir() string {
+	home, err := os.UserHomeDir()
+	if err != nil || home == "" {
+		return ""
+	}
+	return filepath.Join(home, ".cache", "provision", "cp")
 }
 
 // The bootstrap runs on the host: it reports the architecture, learns which
@@ -96,7 +111,12 @@ func (s *SSH) Args(t Target, remoteArgs ...string) []string {
 	if t.KeyFile != "" {
 		args = append(args, "-i", t.KeyFile, "-o", "IdentitiesOnly=yes")
 	}
+	// ssh takes the first value given for an option: the user's come first.
 	args = append(args, t.SSHArgs...)
+	if s.ControlDir != "" && os.MkdirAll(s.ControlDir, 0o700) == nil {
+		args = append(args, "-o", "ControlMaster=auto", "-o", "ControlPersist=60s",
+			"-o", "ControlPath="+filepath.Join(s.ControlDir, "%C"))
+	}
 	addr := t.Address
 	if addr == "" {
 		addr = t.Name
@@ -270,7 +290,7 @@ func (se *session) result(runErr, waitErr error, code int, stderr string) Result
 			res.Unreachable = false
 			res.Err = fmt.Errorf("sudo on %s wants a password for %s: allow passwordless sudo, log in as root, or use --ask-become-pass", se.t.Name, userOr(se.t.User))
 		case code == 255 || msg != "":
-			res.Err = fmt.Errorf("ssh: %s", strings.TrimPrefix(lastLines(msg, 3), "ssh: "))
+			res.Err = fmt.Errorf("ssh: %s", sshMessage(msg))
 		default:
 			res.Err = fmt.Errorf("ssh exited %d before the agent started", code)
 		}
@@ -293,8 +313,21 @@ func userOr(u string) string {
 	return u
 }
 
+// sshMessage makes ssh's complaint readable on one line.
+func sshMessage(msg string) string {
+	if strings.Contains(msg, "REMOTE HOST IDENTIFICATION HAS CHANGED") {
+		return "the host key has changed (REMOTE HOST IDENTIFICATION HAS CHANGED), so ssh refused to connect: Host key verification failed; if the change is expected, remove the old key with ssh-keygen -R"
+	}
+	return strings.TrimPrefix(lastLines(msg, 3), "ssh: ")
+}
+
 func lastLines(s string, n int) string {
-	lines := strings.Split(strings.TrimSpace(s), "\n")
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			lines = append(lines, l)
+		}
+	}
 	if len(lines) > n {
 		lines = lines[len(lines)-n:]
 	}

@@ -126,7 +126,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 	if root != "/" {
 		local.Runner = noRunner{root: root}
 	}
-	ssh := &transport.SSH{Binaries: &transport.Binaries{}}
+	ssh := &transport.SSH{Binaries: &transport.Binaries{}, ControlDir: transport.DefaultControlDir()}
 
 	recap := map[string]*report.Counts{}
 	var mu sync.Mutex

@@ -38,7 +38,7 @@ func (e *env) fleetDoctor(ctx context.Context, invs []string, limit string, fork
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
-	ssh := &transport.SSH{Binaries: &transport.Binaries{}}
+	ssh := &transport.SSH{Binaries: &transport.Binaries{}, ControlDir: transport.DefaultControlDir()}
 	results := make([]hostDoctor, len(hosts))
 	sem := make(chan struct{}, max(forks, 1))
 	var wg sync.WaitGroup
