@@ -56,10 +56,38 @@ func TestPodmanVersion(t *testing.T) {
 
 func TestSetuidPodman(t *testing.T) {
 	h := newHost(t)
+	h.chown("/usr/bin/podman", 0)
 	h.chmod("/usr/bin/podman", 0o4755)
 	rep := h.doctor(Options{})
 	want(t, result(t, rep, 2, ""), Fail, "/usr/bin/podman is setuid: mode 4755", "(silent) every user can act as root",
 		"run: chmod u-s /usr/bin/podman")
+
+	// Run by a user, a setuid-root podman is rootful (euid 0): on a real
+	// host it reported root's storage, or failed on the user's
+	// XDG_RUNTIME_DIR "not owned by the current user". Doctor runs it
+	// only as root and says why it cannot show the users' view.
+	for _, id := range []int{9, 13, 18, 19} {
+		want(t, result(t, rep, id, "alice"), Skip, "/usr/bin/podman is setuid root (check 2): run as alice it runs rootful", "")
+	}
+	want(t, result(t, rep, 12, "alice"), Skip, "/usr/bin/podman is setuid root (check 2)", "")
+	want(t, result(t, rep, 15, "alice"), Skip, "/usr/bin/podman is setuid root (check 2)", "")
+	want(t, result(t, rep, 15, ""), Pass, "podman info as root succeeded", "")
+	for _, c := range h.run.Calls {
+		if c.User != "" {
+			t.Errorf("doctor ran %q as %s with a setuid podman", strings.Join(c.Argv, " "), c.User)
+		}
+	}
+
+	// The disk still shows a remembered vfs, and a registries file podman
+	// refuses.
+	h.mkdir("/home/bob/.local/share/containers/storage/vfs-images", 0o700)
+	h.write("/etc/containers/registries.conf", "unqualified-search-registries = [\"quay.io\"]\n[registries.search]\nregistries = [\"docker.io\"]\n")
+	rep = h.doctor(Options{Checks: []int{12, 15}})
+	want(t, result(t, rep, 12, "bob"), Fail,
+		"run as bob it runs rootful, so it cannot show bob's view\n/home/bob/.local/share/containers/storage/vfs-images exists: vfs is remembered",
+		"vfs: very slow", "task: storage: {driver: overlay}", "as bob: podman system reset")
+	want(t, result(t, rep, 12, "alice"), Skip, "/usr/bin/podman is setuid root (check 2)", "")
+	want(t, result(t, rep, 15, "alice"), Fail, "checked the registries files only", "mixing sysregistry v1/v2 is not supported")
 }
 
 func TestNewuidmapMissing(t *testing.T) {

@@ -374,6 +374,12 @@ func checkStorageDriver(ctx context.Context, e *env, s *subject) outcome {
 		}
 	}
 	if o, ok := e.needPodman(ctx, s); !ok {
+		// podman cannot run as s (setuid, doctor not root), but the
+		// storage on disk still shows a remembered vfs.
+		if vfsDir := path.Join(e.defaultGraphRoot(s), "vfs-images"); e.sys.Exists(vfsDir) {
+			return outcome{status: Fail, found: o.found + "\n" + vfsDir + " exists: vfs is remembered from an earlier run",
+				symptom: symptom, fix: append(overlayFix(), resetFix(s, "the only way off vfs"))}
+		}
 		return o
 	}
 	gr := e.graphRoot(ctx, s)

@@ -12,7 +12,9 @@
 // creates the user's storage; because that first run fixes the storage
 // driver and network backend for good (vfs, CNI), doctor does not run
 // podman for a user without storage while no driver is configured or
-// netavark is missing, and reports that instead (checks 12 and 18).
+// netavark is missing, and reports that instead (checks 12 and 18). Nor
+// does it run a setuid-root podman as a user: that podman runs rootful
+// (check 2), so its answers would be root's, not the user's.
 package doctor
 
 import (
@@ -382,6 +384,9 @@ func (e *env) needPodman(ctx context.Context, s *subject) (outcome, bool) {
 	}
 	if !e.privilegedVal {
 		return skip("doctor is not running as root, so it cannot run podman as " + s.who()), false
+	}
+	if !s.root() && e.podmanSetuidRoot() {
+		return skip(e.podman() + " is setuid root (check 2): run as " + s.who() + " it runs rootful, so it cannot show " + s.who() + "'s view"), false
 	}
 	if h := e.firstRunHazard(ctx, s); h != nil {
 		return skip("not run: " + h.String()), false

@@ -44,6 +44,18 @@ func (e *env) podman() string {
 	return e.podmanPath
 }
 
+// podmanSetuidRoot reports whether podman is setuid root: run by a user
+// it then runs with euid 0, rootful (root's storage and configuration),
+// so nothing it prints is that user's view.
+func (e *env) podmanSetuidRoot() bool {
+	p := e.podman()
+	if p == "" {
+		return false
+	}
+	fi, err := e.sys.Stat(p)
+	return err == nil && fi.Mode()&fs.ModeSetuid != 0 && e.ownerOf(p, fi) == 0
+}
+
 // ownerHook, when set by tests, answers file ownership for host paths
 // (so tests as non-root can pretend a file is root's or a user's).
 var ownerHook func(hostPath string) (uid int, ok bool)

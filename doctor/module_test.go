@@ -94,6 +94,7 @@ func TestModuleGreen(t *testing.T) {
 func TestModuleFails(t *testing.T) {
 	h := newHost(t)
 	h.write("/etc/subuid", "alice:100000:65536\nbob:150000:65536\n")
+	h.chown("/usr/bin/podman", 0)
 	h.chmod("/usr/bin/podman", 0o4755)
 	task := &Task{Users: []string{"alice", "bob"}}
 	p, err := task.Check(context.Background(), h.sys)
@@ -123,7 +124,9 @@ func TestModuleFails(t *testing.T) {
 			t.Errorf("CLI output lacks %q", part)
 		}
 	}
-	if !strings.HasPrefix(msg, "3 checks failed\nhost (as root)\n") || strings.Contains(msg, "[pass]") || strings.HasSuffix(msg, "\n") {
+	// Two: with a setuid-root podman, doctor runs podman only as root, so no
+	// per-user check reports what the (fake) podman says for bob.
+	if !strings.HasPrefix(msg, "2 checks failed\nhost (as root)\n") || strings.Contains(msg, "[pass]") || strings.HasSuffix(msg, "\n") {
 		t.Errorf("error text:\n%s", msg)
 	}
 }
