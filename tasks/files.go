@@ -104,10 +104,12 @@ func writeAtomic(hp string, data []byte, mode fs.FileMode, uid, gid int) (err er
 	if err = os.Rename(tmp, hp); err != nil {
 		return err
 	}
-	return syncDir(dir)
+	return SyncDir(dir)
 }
 
-func syncDir(dir string) error {
+// SyncDir fsyncs a directory so that a rename in it is durable.
+// Filesystems that cannot sync a directory (EINVAL) are accepted.
+func SyncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return err

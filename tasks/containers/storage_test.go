@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"os"
-	"reflect"
 	"strings"
 	"testing"
 
@@ -30,22 +29,12 @@ func str(s string) *string { return &s }
 
 func check(t *testing.T, sys *tasks.System, task tasks.Task) tasks.Plan {
 	t.Helper()
-	before := taskstest.Snapshot(t, sys)
-	p, err := task.Check(context.Background(), sys)
-	if err != nil {
-		t.Fatalf("check: %v", err)
-	}
-	if after := taskstest.Snapshot(t, sys); !reflect.DeepEqual(before, after) {
-		t.Fatalf("check changed the host")
-	}
-	return p
+	return taskstest.Check(t, sys, task)
 }
 
 func wantChanges(t *testing.T, p tasks.Plan, want []tasks.Change) {
 	t.Helper()
-	if !reflect.DeepEqual(p.Changes, want) {
-		t.Fatalf("plan:\n%#v\nwant:\n%#v", p.Changes, want)
-	}
+	taskstest.WantChanges(t, p, want)
 }
 
 // A shortened storage.conf in the shape Fedora and RHEL ship.

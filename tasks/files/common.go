@@ -459,7 +459,7 @@ func apply(sys *tasks.System, p tasks.Plan) error {
 		if err != nil {
 			return err
 		}
-		return syncDir(filepath.Dir(hp))
+		return tasks.SyncDir(filepath.Dir(hp))
 	case opLink:
 		hp, err := sys.Path(o.Path)
 		if err != nil {
@@ -518,18 +518,7 @@ func swapSymlink(hp string, o *op) error {
 		os.Remove(tmp)
 		return err
 	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	// Some filesystems cannot sync a directory; the rename is still done.
-	_ = d.Sync()
-	return nil
+	return tasks.SyncDir(dir)
 }
 
 // missing reports whether err says a path does not exist, including the

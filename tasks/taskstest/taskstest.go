@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -176,4 +177,27 @@ func Snapshot(t testing.TB, sys *tasks.System) map[string]string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// Check runs task.Check, failing the test on an error or when Check
+// changed anything under the root.
+func Check(t testing.TB, sys *tasks.System, task tasks.Task) tasks.Plan {
+	t.Helper()
+	before := Snapshot(t, sys)
+	p, err := task.Check(context.Background(), sys)
+	if err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	if after := Snapshot(t, sys); !reflect.DeepEqual(before, after) {
+		t.Fatal("check changed the host")
+	}
+	return p
+}
+
+// WantChanges fails the test unless the plan's changes are exactly want.
+func WantChanges(t testing.TB, p tasks.Plan, want []tasks.Change) {
+	t.Helper()
+	if !reflect.DeepEqual(p.Changes, want) {
+		t.Fatalf("plan:\n%#v\nwant:\n%#v", p.Changes, want)
+	}
 }
