@@ -561,7 +561,7 @@ func jobError(ctx context.Context, sys *tasks.System, sc scope, kind, unit, why 
 	if sc.user() {
 		msg = fmt.Sprintf("%s %s (user %s): %s", kind, unit, sc.Name, why)
 	}
-	lines := journalLines(ctx, sys, sc, unit, since)
+	lines := settledJournalLines(ctx, sys, sc, unit, since)
 	if lines == "" {
 		return errors.New(msg)
 	}
@@ -569,3 +569,24 @@ func jobError(ctx context.Context, sys *tasks.System, sc scope, kind, unit, why 
 }
 
 var _ tasks.Task = (*Service)(nil)
+
+// settledJournalLines waits (up to about 2 s) for the journal to hold
+// systemd's own account of the failure before reading the unit's lines:
+// journald receives the service's output and systemd's messages on
+// different sockets, so right after a failure it may not have them yet.
+func settledJournalLines(ctx context.Context, sys *tasks.System, sc scope, unit string, since time.Time) string {
+	var lines string
+	for i := 0; i < 20; i++ {
+		lines = journalLines(ctx, sys, sc, unit, since)
+		if strings.Contains(lines, "Failed with result") || strings.Contains(lines, "Main process exited") {
+			// One more look for the service's own late lines.
+			time.Sleep(journalPoll)
+			return journalLines(ctx, sys, sc, unit, since)
+		}
+		time.Sleep(journalPoll)
+	}
+	return lines
+}
+
+// journalPoll is how often settledJournalLines looks; tests shorten it.
+var journalPoll = 100 * time.Millisecond

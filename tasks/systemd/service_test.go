@@ -316,10 +316,41 @@ func TestFailedJobShowsJournal(t *testing.T) {
 				t.Errorf("error:\n%v\nwant it to contain:\n%s", err, want)
 			}
 			cmds := run.Commands()
-			if len(cmds) != 1 || !strings.HasPrefix(cmds[0], "journalctl --no-pager -o cat -n 20 --since @") || !strings.HasSuffix(cmds[0], " -u bad.service") {
-				t.Errorf("journal command: %q", cmds)
+			for _, c := range cmds {
+				if !strings.HasPrefix(c, "journalctl --no-pager -o cat -n 20 --since @") || !strings.HasSuffix(c, " -u bad.service") {
+					t.Errorf("journal command: %q", cmds)
+				}
+			}
+			if len(cmds) == 0 || len(cmds) > 2 {
+				t.Errorf("journal read %d times: %q", len(cmds), cmds)
 			}
 		})
+	}
+}
+
+// TestFailedJobWaitsForTheJournal: right after a failure journald may not
+// hold systemd's messages yet; the error waits for them.
+func TestFailedJobWaitsForTheJournal(t *testing.T) {
+	saved := journalPoll
+	journalPoll = time.Millisecond
+	t.Cleanup(func() { journalPoll = saved })
+	sys, run := newHost(t, true)
+	f := newFake()
+	f.install(t, nil)
+	f.add(unitInfo{Name: "bad.service"})
+	f.failOn["bad.service"] = "after:failed"
+	reads := 0
+	run.On("journalctl", func(c tasks.Cmd) tasks.Result {
+		reads++
+		if reads < 3 {
+			return tasks.Result{Stdout: "Starting bad.service...\n"}
+		}
+		return tasks.Result{Stdout: "Starting bad.service...\nbad: config error\nbad.service: Main process exited, code=exited, status=3/NOTIMPLEMENTED\n"}
+	})
+	task := &Service{Name: "bad", State: "started"}
+	err := task.Apply(context.Background(), sys, check(t, sys, task))
+	if err == nil || !strings.Contains(err.Error(), "bad: config error") || !strings.Contains(err.Error(), "status=3") {
+		t.Fatalf("error %v after %d journal reads", err, reads)
 	}
 }
 
