@@ -57,17 +57,10 @@ func Fleet(tb testing.TB, kind Kind, n int) []*Host {
 // FleetWith is Fleet with options (applied to every guest).
 func FleetWith(tb testing.TB, kind Kind, n int, opts FleetOptions) []*Host {
 	tb.Helper()
-	Require(tb)
 	if n < 1 || n > 240 {
 		tb.Fatalf("testhost: fleet of %d hosts: want 1 to 240", n)
 	}
-	if err := setup(tb); err != nil {
-		tb.Fatalf("testhost: %v", err)
-	}
-	p, err := prepareKind(tb, kind)
-	if err != nil {
-		tb.Fatalf("testhost: %v", err)
-	}
+	p := ready(tb, kind)
 	hs.mu.Lock()
 	hs.nextFl++
 	k := hs.nextFl

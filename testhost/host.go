@@ -96,14 +96,7 @@ func (h *Host) ConsoleLog() string { return filepath.Join(h.dir, "console.log") 
 // It fails the test (with the console log) when sshd does not answer.
 func Boot(tb testing.TB, kind Kind, opts Options) *Host {
 	tb.Helper()
-	Require(tb)
-	if err := setup(tb); err != nil {
-		tb.Fatalf("testhost: %v", err)
-	}
-	p, err := prepareKind(tb, kind)
-	if err != nil {
-		tb.Fatalf("testhost: %v", err)
-	}
+	p := ready(tb, kind)
 	hs.mu.Lock()
 	hs.nextNet++
 	n := hs.nextNet
@@ -144,6 +137,21 @@ type kindPaths struct {
 	kind             Kind
 	lower            string
 	debRepo, rpmRepo string
+}
+
+// ready checks the host tools, sets the run up and prepares the kind's
+// image, failing the test when any of it fails.
+func ready(tb testing.TB, kind Kind) kindPaths {
+	tb.Helper()
+	Require(tb)
+	if err := setup(tb); err != nil {
+		tb.Fatalf("testhost: %v", err)
+	}
+	p, err := prepareKind(tb, kind)
+	if err != nil {
+		tb.Fatalf("testhost: %v", err)
+	}
+	return p
 }
 
 func prepareKind(tb logger, kind Kind) (kindPaths, error) {
