@@ -295,7 +295,8 @@ func TestApplyFailure(t *testing.T) {
 }
 
 func TestProbeCannotStart(t *testing.T) {
-	sys, _ := taskstest.New(t) // the fake runner refuses unknown commands
+	sys, fr := taskstest.New(t)
+	fr.Fail("missing-probe", errors.New(`exec: "missing-probe": executable file not found in $PATH`))
 	_, err := (&Command{Cmd: "x", Unless: []string{"missing-probe"}}).Check(context.Background(), sys)
 	if err == nil || !strings.Contains(err.Error(), "unless missing-probe:") {
 		t.Fatalf("err = %v", err)

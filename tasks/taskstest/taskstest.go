@@ -53,7 +53,8 @@ func ReadFile(t testing.TB, sys *tasks.System, path string) string {
 
 // FakeRunner answers commands from canned responses and records every call.
 // Handlers may change files under the root to simulate what the program
-// does (for instance dpkg installing a package).
+// does (for instance dpkg installing a package). A command no handler
+// answers fails the test (through T) and returns an error.
 type FakeRunner struct {
 	T        testing.TB
 	mu       sync.Mutex
@@ -64,6 +65,7 @@ type FakeRunner struct {
 type handler struct {
 	prefix []string
 	fn     func(tasks.Cmd) tasks.Result
+	err    error
 }
 
 // On answers every command whose argv starts with prefix (words joined by
@@ -72,6 +74,14 @@ func (f *FakeRunner) On(prefix string, fn func(c tasks.Cmd) tasks.Result) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.handlers = append(f.handlers, handler{prefix: strings.Fields(prefix), fn: fn})
+}
+
+// Fail makes commands starting with prefix fail to start with err, as a
+// missing program does.
+func (f *FakeRunner) Fail(prefix string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.handlers = append(f.handlers, handler{prefix: strings.Fields(prefix), err: err})
 }
 
 // Reply answers commands starting with prefix with fixed output.
@@ -93,7 +103,14 @@ func (f *FakeRunner) Run(_ context.Context, c tasks.Cmd) (tasks.Result, error) {
 	}
 	f.mu.Unlock()
 	if match == nil {
-		return tasks.Result{}, fmt.Errorf("taskstest: unexpected command %q", c.Argv)
+		err := fmt.Errorf("taskstest: unexpected command %q", c.Argv)
+		if f.T != nil {
+			f.T.Errorf("%v", err)
+		}
+		return tasks.Result{}, err
+	}
+	if match.err != nil {
+		return tasks.Result{}, match.err
 	}
 	return match.fn(c), nil
 }
