@@ -40,6 +40,10 @@ type Bundle struct {
 	NoVerify  bool              `json:"no_verify,omitempty"`
 	Tags      []string          `json:"tags,omitempty"`
 	SkipTags  []string          `json:"skip_tags,omitempty"`
+	// StateDir and LockPath, when set, are the host's state directory and
+	// run lock (engine.Options); "" keeps the defaults.
+	StateDir string `json:"state_dir,omitempty"`
+	LockPath string `json:"lock_path,omitempty"`
 	// Plays says, for each play's hosts pattern, whether it selects this
 	// host; the controller decides it from the inventory. Nil selects
 	// plays for all, localhost and the host's own name.

@@ -64,6 +64,7 @@ func Serve(ctx context.Context, in io.Reader, out, errw io.Writer) int {
 	opts := engine.Options{
 		Host: b.Host, Check: b.Check, NoVerify: b.NoVerify, Tags: b.Tags, SkipTags: b.SkipTags,
 		HostVars: b.HostVars, ExtraVars: b.ExtraVars, PlaybookID: b.PlaybookID, Sink: report.NewJSON(out),
+		StateDir: b.StateDir, LockPath: b.LockPath,
 	}
 	if b.Plays != nil {
 		opts.MatchHosts = func(pattern string) bool { return b.Plays[pattern] }

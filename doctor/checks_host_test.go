@@ -12,6 +12,8 @@ import (
 
 	"github.com/provision-tool/provision/facts"
 	"github.com/provision-tool/provision/tasks"
+
+	"github.com/provision-tool/provision/testhost"
 )
 
 func TestPodmanMissing(t *testing.T) {
@@ -181,7 +183,7 @@ func TestParseVFSCaps(t *testing.T) {
 // (CAP_SETFCAP) and a filesystem with security xattrs.
 func TestNewuidmapFileCaps(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("setting file capabilities needs root")
+		testhost.Skipf(t, "setting file capabilities needs root")
 	}
 	h := newHost(t)
 	for _, x := range []struct {
@@ -191,7 +193,7 @@ func TestNewuidmapFileCaps(t *testing.T) {
 		h.chmod(x.p, 0o755)
 		err := unix.Lsetxattr(h.sys.MustPath(x.p), "security.capability", capBlob(1<<uint(x.cap), true), 0)
 		if errors.Is(err, unix.ENOTSUP) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EPERM) {
-			t.Skipf("file capabilities unsupported here (%v)", err)
+			testhost.Skipf(t, "file capabilities unsupported here (%v)", err)
 		}
 		if err != nil {
 			t.Fatal(err)
@@ -344,7 +346,7 @@ var newFacts = facts.New
 func TestRealHost(t *testing.T) {
 	fi, err := os.Stat("/usr/bin/newuidmap")
 	if err != nil {
-		t.Skip("no /usr/bin/newuidmap on this machine")
+		testhost.Skipf(t, "no /usr/bin/newuidmap on this machine")
 	}
 	fx := facts.New("/")
 	sys := &tasks.System{Root: "/", Runner: tasks.ExecRunner{Facts: fx}, Facts: fx}

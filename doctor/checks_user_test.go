@@ -1,6 +1,10 @@
 package doctor
 
 import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -107,6 +111,60 @@ func TestRuntimeDir(t *testing.T) {
 	h.remove("/var/lib/systemd/linger/alice")
 	rep = h.doctor(Options{Checks: []int{10}})
 	want(t, result(t, rep, 10, "alice"), Warn, "/run/user/1000 does not exist (no session): podman run through su or sudo has no runtime dir", "", "linger: {user: alice}")
+}
+
+// TestNoSessionRuntimeDir: a user without a session gets a runtime dir of
+// the doctor's for its podman commands, the user's and mode 0700, which is
+// gone (with podman's pause process, as the user) after the run; a user
+// with a session keeps theirs. Two runs give the same report.
+func TestNoSessionRuntimeDir(t *testing.T) {
+	h := newHost(t)
+	h.remove("/run/user/1000")
+	dirs := map[string]string{}
+	h.run.On("/usr/bin/podman info --format json", func(c tasks.Cmd) tasks.Result {
+		dir := ""
+		for _, kv := range c.Env {
+			if v, ok := strings.CutPrefix(kv, "XDG_RUNTIME_DIR="); ok {
+				dir = v
+			}
+		}
+		dirs[c.User] = dir
+		if dir != "" {
+			fi, err := os.Stat(h.sys.MustPath(dir))
+			if err != nil || fi.Mode().Perm() != 0o700 || !fi.IsDir() {
+				t.Errorf("runtime dir %s for %s: %v %v", dir, c.User, fi, err)
+			} else if uid, _ := tasks.FileOwner(fi); os.Geteuid() == 0 && uid != 1000 {
+				t.Errorf("runtime dir %s is uid %d's, not alice's", dir, uid)
+			}
+		}
+		out, _ := json.Marshal(h.info[c.User])
+		return tasks.Result{Stdout: string(out)}
+	})
+	var removed []string
+	h.run.On("/bin/sh -c", func(c tasks.Cmd) tasks.Result {
+		if c.User != "alice" || !strings.Contains(c.Argv[2], "pause.pid") {
+			t.Errorf("cleanup %q as %q", c.Argv, c.User)
+		}
+		dir := c.Argv[len(c.Argv)-1]
+		removed = append(removed, dir)
+		os.RemoveAll(h.sys.MustPath(dir))
+		return tasks.Result{}
+	})
+	first := h.doctor(Options{Checks: []int{10, 12}})
+	if !strings.HasPrefix(dirs["alice"], "/tmp/provision-doctor-1000-") || dirs["bob"] != "" {
+		t.Fatalf("XDG_RUNTIME_DIR given: %q", dirs)
+	}
+	if len(removed) != 1 || removed[0] != dirs["alice"] {
+		t.Fatalf("removed %q, want %q", removed, dirs["alice"])
+	}
+	if left, _ := filepath.Glob(h.sys.MustPath("/tmp/*")); len(left) != 0 {
+		t.Fatalf("left behind: %q", left)
+	}
+	want(t, result(t, first, 10, "alice"), Fail, "/run/user/1000 does not exist (no session) although linger is on", "", "systemctl start user@1000.service")
+	second := h.doctor(Options{Checks: []int{10, 12}})
+	if !reflect.DeepEqual(first, second) {
+		t.Errorf("two runs differ:\n%+v\n%+v", first, second)
+	}
 }
 
 func TestNoSystemdUserSession(t *testing.T) {

@@ -248,6 +248,7 @@ func Run(ctx context.Context, sys *tasks.System, opts Options) Report {
 		rep.Users = append(rep.Users, s.name)
 	}
 	root := e.rootSubject()
+	defer e.removeRuntimeDirs(subjects)
 	for _, c := range Checks {
 		if len(opts.Checks) > 0 && !slices.Contains(opts.Checks, c.ID) {
 			continue
@@ -281,6 +282,9 @@ type subject struct {
 	user   facts.User
 	exists bool
 	info   *podmanInfoResult
+	// runtimeDir is the runtime dir the doctor made for a user without a
+	// session (a host path), "" when none.
+	runtimeDir string
 
 	hazardDone bool
 	hazard     *hazard

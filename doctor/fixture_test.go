@@ -72,6 +72,7 @@ func newHost(t *testing.T) *host {
 	h.write("/proc/sys/kernel/osrelease", "6.1.0-25-amd64\n")
 	h.write("/proc/self/mountinfo", mountinfoGreen)
 	h.mkdir("/run/systemd/system", 0o755)
+	h.mkdir("/tmp", 0o1777)
 	for _, u := range hostUsers {
 		id := fmt.Sprint(u.uid)
 		h.write("/sys/fs/cgroup/user.slice/user-"+id+".slice/user@"+id+".service/cgroup.controllers", "cpuset cpu io memory pids\n")
@@ -104,6 +105,11 @@ func newHost(t *testing.T) *host {
 	})
 	run.On("/usr/bin/podman unshare cat /proc/self/gid_map", func(c tasks.Cmd) tasks.Result {
 		return tasks.Result{Stdout: h.gidMap[c.User]}
+	})
+	// The doctor's cleanup of the runtime dirs it made (podman.go).
+	run.On("/bin/sh -c", func(c tasks.Cmd) tasks.Result {
+		os.RemoveAll(sys.MustPath(c.Argv[len(c.Argv)-1]))
+		return tasks.Result{}
 	})
 	return h
 }

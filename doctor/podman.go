@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -15,15 +17,68 @@ import (
 // podman (a stuck lock) cannot stall the report.
 var commandTimeout = 2 * time.Minute
 
-// runAs runs argv as s (root: no Cmd.User) from /, with a timeout.
+// runAs runs argv as s (root: no Cmd.User) from /, with a timeout. A user
+// without a session gets a runtime dir of the doctor's (runtimeDir).
 func (e *env) runAs(ctx context.Context, s *subject, timeout time.Duration, argv ...string) (tasks.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	c := tasks.Cmd{Argv: argv, Dir: "/"}
 	if !s.root() {
 		c.User = s.name
+		if dir, err := e.runtimeDir(s); err != nil {
+			return tasks.Result{}, err
+		} else if dir != "" {
+			c.Env = []string{"XDG_RUNTIME_DIR=" + dir}
+		}
 	}
 	return e.sys.Run(ctx, c)
+}
+
+// runtimeDir gives a user without a session (no /run/user/UID) a runtime
+// dir for the doctor's podman commands, as a login would: a fresh
+// directory of the user's, mode 0700, under /tmp. Without it podman's
+// answers would depend on whether a session of the user happens to be
+// alive; check 10 still reports the missing session. "" means the user has
+// a session dir of their own. removeRuntimeDirs takes them away again.
+func (e *env) runtimeDir(s *subject) (string, error) {
+	if s.runtimeDir != "" || e.sys.Exists(fmt.Sprintf("/run/user/%d", s.user.UID)) {
+		return s.runtimeDir, nil
+	}
+	tmp, err := e.sys.Path("/tmp")
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp(tmp, fmt.Sprintf("provision-doctor-%d-", s.user.UID))
+	if err != nil {
+		return "", fmt.Errorf("a runtime dir for %s: %w", s.name, err)
+	}
+	if err := os.Chown(dir, int(s.user.UID), int(s.user.GID)); err != nil && os.Geteuid() == 0 {
+		os.Remove(dir)
+		return "", fmt.Errorf("a runtime dir for %s: %w", s.name, err)
+	}
+	s.runtimeDir = "/tmp/" + filepath.Base(dir)
+	return s.runtimeDir, nil
+}
+
+// removeRuntimeDirs ends what the doctor's podman commands left in the
+// runtime dirs it made: the pause process podman keeps for the user
+// namespace, then the directory. Both are done as the user, who can only
+// touch what is the user's, whatever the directory now holds.
+func (e *env) removeRuntimeDirs(subjects []*subject) {
+	for _, s := range subjects {
+		if s.runtimeDir == "" {
+			continue
+		}
+		const script = `pid=$(cat "$1/libpod/tmp/pause.pid" 2>/dev/null) && kill "$pid" 2>/dev/null; rm -rf -- "$1"`
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		e.sys.Run(ctx, tasks.Cmd{Argv: []string{"/bin/sh", "-c", script, "sh", s.runtimeDir}, Dir: "/", User: s.name})
+		cancel()
+		// Whatever the user could not remove (RemoveAll follows no link).
+		if hp, err := e.sys.Path(s.runtimeDir); err == nil {
+			os.RemoveAll(hp)
+		}
+		s.runtimeDir = ""
+	}
 }
 
 // podmanVersion runs `podman --version` as root once.

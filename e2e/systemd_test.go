@@ -275,7 +275,7 @@ func sdQuadlet(t *testing.T) string {
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=-mod=mod")
 	if b, err := cmd.CombinedOutput(); err != nil {
-		t.Skipf("cannot build Quadlet from podman v4.9.5 (Debian 12's podman 4.3.1 has none): %v\n%s", err, b)
+		testhost.Skipf(t, "cannot build Quadlet from podman v4.9.5 (Debian 12's podman 4.3.1 has none): %v\n%s", err, b)
 	}
 	if err := os.Rename(out+".tmp", out); err != nil {
 		t.Fatal(err)

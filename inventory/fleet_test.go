@@ -6,6 +6,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/provision-tool/provision/testhost"
 )
 
 // TestFleet loads testdata/fleet, a 20-host inventory with group_vars/ and
@@ -95,7 +97,7 @@ func TestLineEndings(t *testing.T) {
 func TestDocExamples(t *testing.T) {
 	data, err := os.ReadFile("../docs/inventory.md")
 	if err != nil {
-		t.Skip("docs/inventory.md not found:", err)
+		testhost.Skipf(t, "docs/inventory.md not found: %v", err)
 	}
 	blocks := regexp.MustCompile("(?s)```(ini|yaml)\n(.*?)```").FindAllStringSubmatch(string(data), -1)
 	if len(blocks) != 2 {

@@ -54,6 +54,9 @@ type Options struct {
 	// Binary is provision's absolute path on this host; "" means the
 	// running executable.
 	Binary string
+	// StateDir and LockFile, when set, are passed to every run
+	// (--state-dir, --lock-file); "" keeps the defaults.
+	StateDir, LockFile string
 }
 
 // Result is what Install or Remove did.
@@ -92,6 +95,12 @@ func ExecArgs(o Options) []string {
 	args := []string{o.Binary, "pull", "--once", "--playbook", o.Playbook}
 	if o.Check {
 		args = append(args, "--check")
+	}
+	if o.StateDir != "" {
+		args = append(args, "--state-dir", o.StateDir)
+	}
+	if o.LockFile != "" {
+		args = append(args, "--lock-file", o.LockFile)
 	}
 	return args
 }

@@ -111,7 +111,7 @@ func TestInstallOffline(t *testing.T) {
 		t.Errorf("timer %s", got)
 	}
 	var out bytes.Buffer
-	if err := Status(&out, sys, 5); err != nil {
+	if err := Status(&out, sys, "", 5); err != nil {
 		t.Fatal(err)
 	}
 	if want := "pull: every 1h0m0s, apply /etc/provision/site.yml (provision-pull.timer)\nno pull runs recorded in /var/lib/provision/pull-state.json\n"; out.String() != want {
@@ -194,15 +194,15 @@ func TestRecordAndStatus(t *testing.T) {
 	start := time.Date(2026, 11, 29, 9, 0, 0, 0, time.UTC)
 	for i, c := range []*report.Counts{{OK: 5, Changed: 1}, {OK: 6}, {OK: 5, Pending: 1}, {OK: 3, Failed: 1}} {
 		r := NewRun("/etc/provision/site.yml", i == 2, start.Add(time.Duration(i)*time.Minute), c, nil)
-		if err := Record(sys, r); err != nil {
+		if err := Record(sys, "", r); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := Record(sys, NewRun("/etc/provision/site.yml", false, start.Add(4*time.Minute), nil, os.ErrPermission)); err != nil {
+	if err := Record(sys, "", NewRun("/etc/provision/site.yml", false, start.Add(4*time.Minute), nil, os.ErrPermission)); err != nil {
 		t.Fatal(err)
 	}
 	var out bytes.Buffer
-	if err := Status(&out, sys, 4); err != nil {
+	if err := Status(&out, sys, "", 4); err != nil {
 		t.Fatal(err)
 	}
 	want := `pull: not installed (provision pull --playbook PATH --every INTERVAL installs it)
@@ -215,14 +215,14 @@ TIME                  MODE     OK  CHANGED  FAILED  DRIFT  RESULT
 	if out.String() != want {
 		t.Errorf("status:\n%s\nwant:\n%s", out.String(), want)
 	}
-	runs, _ := History(sys, 0)
+	runs, _ := History(sys, "", 0)
 	if len(runs) != 5 || runs[0].Drift != 1 || runs[0].Changed != 1 {
 		t.Errorf("history %+v", runs)
 	}
 	for i := 0; i < keepRuns; i++ {
-		Record(sys, NewRun("/x.yml", false, start, &report.Counts{}, nil))
+		Record(sys, "", NewRun("/x.yml", false, start, &report.Counts{}, nil))
 	}
-	if runs, _ := History(sys, 0); len(runs) != keepRuns || runs[0].Playbook != "/x.yml" {
+	if runs, _ := History(sys, "", 0); len(runs) != keepRuns || runs[0].Playbook != "/x.yml" {
 		t.Errorf("kept %d runs", len(runs))
 	}
 }
@@ -259,7 +259,7 @@ func TestRunOnce(t *testing.T) {
 	if got := taskstest.ReadFile(t, sys, "/etc/motd"); got != "drifted\n" {
 		t.Errorf("check run changed the file: %q", got)
 	}
-	runs, _ := History(sys, 0)
+	runs, _ := History(sys, "", 0)
 	if len(runs) != 3 || runs[0].Drift != 1 || runs[1].Drift != 0 || !runs[2].Check || runs[2].Drift != 1 {
 		t.Errorf("history %+v", runs)
 	}

@@ -33,7 +33,7 @@ type RunOptions struct {
 // checked) locally with the engine, each task result logged through the
 // logger (to the journal with TASK, STATUS, CHANGED, HOST fields under
 // systemd), a summary entry with OK, CHANGED, FAILED, DRIFT and CHECK
-// fields, and the run recorded in StatePath. The error is the engine's
+// fields, and the run recorded in StatePath(Engine.StateDir). The error is the engine's
 // (another run holds the lock, the state file is unreadable); task failures
 // are in the counts, and report.ExitCode(counts, check) is the exit code.
 func RunOnce(ctx context.Context, sys *tasks.System, pb *playbook.Playbook, o RunOptions) (*report.Counts, error) {
@@ -78,7 +78,7 @@ func RunOnce(ctx context.Context, sys *tasks.System, pb *playbook.Playbook, o Ru
 		// pull run, nothing to record.
 		return counts, err
 	}
-	if rerr := Record(sys, run); rerr != nil {
+	if rerr := Record(sys, eo.StateDir, run); rerr != nil {
 		log.WithField("ERROR", rerr.Error()).Error("record the pull run: " + rerr.Error())
 		if err == nil {
 			err = rerr

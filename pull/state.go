@@ -11,12 +11,23 @@ import (
 	"strings"
 	"time"
 
+	"github.com/provision-tool/provision/engine"
 	"github.com/provision-tool/provision/report"
 	"github.com/provision-tool/provision/tasks"
 )
 
-// StatePath is the file recording pull runs.
-const StatePath = "/var/lib/provision/pull-state.json"
+// stateName is the file recording pull runs, in the engine's state
+// directory (/var/lib/provision by default).
+const stateName = "pull-state.json"
+
+// StatePath is the file recording pull runs in stateDir ("" is
+// engine.DefaultStateDir).
+func StatePath(stateDir string) string {
+	if stateDir == "" {
+		stateDir = engine.DefaultStateDir
+	}
+	return path.Join(stateDir, stateName)
+}
 
 // keepRuns is how many runs the state file keeps.
 const keepRuns = 100
@@ -77,8 +88,9 @@ type stateFile struct {
 
 // Record appends a run to the state file, keeping the last 100, with an
 // atomic write.
-func Record(sys *tasks.System, r Run) error {
-	st, err := load(sys)
+func Record(sys *tasks.System, stateDir string, r Run) error {
+	file := StatePath(stateDir)
+	st, err := load(sys, file)
 	if err != nil {
 		return err
 	}
@@ -90,27 +102,27 @@ func Record(sys *tasks.System, r Run) error {
 	if err != nil {
 		return err
 	}
-	if err := mkdirAll(sys, path.Dir(StatePath)); err != nil {
+	if err := mkdirAll(sys, path.Dir(file)); err != nil {
 		return err
 	}
-	return sys.WriteFile(StatePath, append(data, '\n'), tasks.FileAttrs{Mode: 0o644, UID: -1, GID: -1}, "")
+	return sys.WriteFile(file, append(data, '\n'), tasks.FileAttrs{Mode: 0o644, UID: -1, GID: -1}, "")
 }
 
-func load(sys *tasks.System) (stateFile, error) {
+func load(sys *tasks.System, file string) (stateFile, error) {
 	st := stateFile{Version: 1}
-	data, ok, err := sys.ReadFileIfExists(StatePath)
+	data, ok, err := sys.ReadFileIfExists(file)
 	if err != nil || !ok {
 		return st, err
 	}
 	if err := json.Unmarshal(data, &st); err != nil {
-		return st, fmt.Errorf("%s: %v", StatePath, err)
+		return st, fmt.Errorf("%s: %v", file, err)
 	}
 	return st, nil
 }
 
 // History returns the last n recorded runs, oldest first (all when n <= 0).
-func History(sys *tasks.System, n int) ([]Run, error) {
-	st, err := load(sys)
+func History(sys *tasks.System, stateDir string, n int) ([]Run, error) {
+	st, err := load(sys, StatePath(stateDir))
 	if err != nil {
 		return nil, err
 	}
@@ -127,14 +139,14 @@ func History(sys *tasks.System, n int) ([]Run, error) {
 //	pull: every 30m, apply /etc/provision/site.yml (provision-pull.timer)
 //	TIME                  MODE   OK  CHANGED  FAILED  DRIFT  RESULT
 //	2026-11-29 09:00:00Z  apply  12        1       0      1  drift repaired
-func Status(w io.Writer, sys *tasks.System, n int) error {
+func Status(w io.Writer, sys *tasks.System, stateDir string, n int) error {
 	fmt.Fprintln(w, "pull: "+describeInstall(sys))
-	runs, err := History(sys, n)
+	runs, err := History(sys, stateDir, n)
 	if err != nil {
 		return err
 	}
 	if len(runs) == 0 {
-		fmt.Fprintln(w, "no pull runs recorded in "+StatePath)
+		fmt.Fprintln(w, "no pull runs recorded in "+StatePath(stateDir))
 		return nil
 	}
 	fmt.Fprintf(w, "%-20s  %-5s  %4s  %7s  %6s  %5s  %s\n", "TIME", "MODE", "OK", "CHANGED", "FAILED", "DRIFT", "RESULT")

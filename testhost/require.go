@@ -118,3 +118,17 @@ func Require(t testing.TB) {
 	}
 	t.Skip(msg)
 }
+
+// Skipf skips a test that cannot run on this machine (a missing tool, not
+// root), or fails it when PROVISION_E2E=required, where every test must
+// run. Tests outside the e2e suite use it too, so that CI never hides a
+// test behind a skip.
+func Skipf(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if Required() {
+		t.Fatalf("%s (%s=required: this test must run here)", msg, EnvRequired)
+		return
+	}
+	t.Skip(msg)
+}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/provision-tool/provision/engine"
 	"github.com/provision-tool/provision/report"
 )
 
@@ -36,6 +38,9 @@ type SSH struct {
 	// that the next run to a host skips the key exchange. The user's own
 	// -o options (ansible_ssh_common_args) win over these.
 	ControlDir string
+	// StateDir is the hosts' state directory; the agent binaries are kept
+	// in its bin/ folder. "" is engine.DefaultStateDir (/var/lib/provision).
+	StateDir string
 }
 
 // DefaultControlDir is ~/.cache/provision/cp, or "" when there is no home.
@@ -51,13 +56,13 @@ func DefaultControlDir() string {
 // binary the controller has for it, checks whether that exact binary
 // (content-addressed) is installed, receives it on the same stdin when it
 // is not, verifies the hash, and execs it as the agent, which then reads
-// the bundle from the rest of stdin.
+// the bundle from the rest of stdin. The folder for the binaries, $d, is
+// set before it.
 const bootstrap = `set -eu
 umask 022
 echo "provision-agent: arch $(uname -m)"
 read -r sha size
 [ "$sha" = none ] && exit 97
-d=/var/lib/provision/bin
 b="$d/provision-$sha"
 if [ -x "$b" ] && [ "$(sha256sum "$b" | cut -d' ' -f1)" = "$sha" ]; then
 	echo "provision-agent: have"
@@ -82,9 +87,10 @@ exec "$b" "$@"
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // remoteCommand runs the bootstrap as root (directly when the login user
-// is root, through sudo otherwise), which then runs the binary with args.
-func remoteCommand(askPass bool, args []string) string {
-	q := shellQuote(bootstrap) + " provision"
+// is root, through sudo otherwise), which keeps the agent in binDir and
+// then runs it with args.
+func remoteCommand(askPass bool, binDir string, args []string) string {
+	q := shellQuote("d="+shellQuote(binDir)+"\n"+bootstrap) + " provision"
 	for _, a := range args {
 		q += " " + shellQuote(a)
 	}
@@ -121,7 +127,16 @@ func (s *SSH) Args(t Target, remoteArgs ...string) []string {
 	if addr == "" {
 		addr = t.Name
 	}
-	return append(args, "--", addr, remoteCommand(t.BecomePassword != "", remoteArgs))
+	return append(args, "--", addr, remoteCommand(t.BecomePassword != "", s.binDir(), remoteArgs))
+}
+
+// binDir is where hosts keep agent binaries: bin/ in the state directory.
+func (s *SSH) binDir() string {
+	dir := s.StateDir
+	if dir == "" {
+		dir = engine.DefaultStateDir
+	}
+	return path.Join(dir, "bin")
 }
 
 func (s *SSH) command(t Target, remoteArgs ...string) *exec.Cmd {

@@ -61,14 +61,6 @@ type Transport interface {
 	Run(ctx context.Context, t Target, job *Job, sink report.Sink) Result
 }
 
-// For returns the transport for a target's connection type.
-func For(t Target, ssh *SSH) Transport {
-	if t.Connection == "local" {
-		return Local{Root: "/"}
-	}
-	return ssh
-}
-
 // Local runs the engine in this process, on this host.
 type Local struct {
 	// Root is "/" for the real host; tests use a temp dir.
@@ -76,6 +68,9 @@ type Local struct {
 	// Runner overrides the command runner (tests).
 	Runner tasks.Runner
 }
+
+// The state paths of a run (pending handlers, the run lock) come from the
+// job's Bundle (StateDir, LockPath), for local and remote hosts alike.
 
 // Run implements Transport.
 func (l Local) Run(ctx context.Context, t Target, job *Job, sink report.Sink) Result {
@@ -88,7 +83,8 @@ func (l Local) Run(ctx context.Context, t Target, job *Job, sink report.Sink) Re
 		Log: report.NewLogger(stderrOf(sink), job.Verbose)}
 	b := job.Bundle
 	opts := engine.Options{Host: t.Name, Check: b.Check, NoVerify: b.NoVerify, Tags: b.Tags, SkipTags: b.SkipTags,
-		HostVars: t.Vars, ExtraVars: b.ExtraVars, PlaybookID: b.PlaybookID, Sink: sink}
+		HostVars: t.Vars, ExtraVars: b.ExtraVars, PlaybookID: b.PlaybookID, Sink: sink,
+		StateDir: b.StateDir, LockPath: b.LockPath}
 	if job.Match != nil {
 		opts.MatchHosts = func(p string) bool { return job.Match(t.Name, p) }
 	}

@@ -14,11 +14,13 @@ import (
 	_ "github.com/provision-tool/provision/tasks/all"
 	"github.com/provision-tool/provision/transport"
 	"github.com/provision-tool/provision/transport/transporttest"
+
+	"github.com/provision-tool/provision/testhost"
 )
 
 func TestLocalConformance(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("the local transport runs the agent's tasks as the current user; the suite needs root")
+		testhost.Skipf(t, "the local transport runs the agent's tasks as the current user; the suite needs root")
 	}
 	dir := t.TempDir()
 	transporttest.Run(t, transport.Local{Root: "/"}, transport.Target{Name: "localhost", Connection: "local"}, dir,
@@ -34,7 +36,7 @@ func loopbackSSHD(t *testing.T) (transport.Target, string) {
 		sshd = "/usr/sbin/sshd"
 	}
 	if _, err := os.Stat(sshd); err != nil || os.Geteuid() != 0 {
-		t.Skip("needs root and sshd (apt-get install openssh-server)")
+		testhost.Skipf(t, "needs root and sshd (apt-get install openssh-server)")
 	}
 	dir := t.TempDir()
 	run := func(name string, args ...string) {
@@ -54,7 +56,12 @@ func loopbackSSHD(t *testing.T) (transport.Target, string) {
 	cfg := fmt.Sprintf("Port %d\nListenAddress 127.0.0.1\nHostKey %s/host_key\nAuthorizedKeysFile %s/authorized_keys\n"+
 		"PermitRootLogin prohibit-password\nPasswordAuthentication no\nUsePAM no\nStrictModes no\nPidFile none\n", port, dir, dir)
 	os.WriteFile(dir+"/sshd_config", []byte(cfg), 0o600)
-	os.MkdirAll("/run/sshd", 0o755)
+	// sshd insists on its privilege-separation directory, compiled in as
+	// /run/sshd; one made here goes again after the test.
+	if _, err := os.Stat("/run/sshd"); os.IsNotExist(err) {
+		os.Mkdir("/run/sshd", 0o755)
+		t.Cleanup(func() { os.Remove("/run/sshd") })
+	}
 	cmd := exec.Command(sshd, "-D", "-e", "-f", dir+"/sshd_config")
 	var log bytes.Buffer
 	cmd.Stderr = &log
@@ -104,10 +111,19 @@ func buildProvision(t *testing.T) string {
 
 func TestSSHConformance(t *testing.T) {
 	target, _ := loopbackSSHD(t)
-	ssh := &transport.SSH{Binaries: &transport.Binaries{Self: buildProvision(t)}}
 	dir := t.TempDir()
+	ssh := &transport.SSH{Binaries: &transport.Binaries{Self: buildProvision(t)}, StateDir: dir + "/state"}
 	transporttest.Run(t, ssh, target, dir,
 		func(p string) (string, error) { b, err := os.ReadFile(p); return string(b), err })
+	assertAgentIn(t, dir+"/state/bin")
+}
+
+// assertAgentIn fails unless the agent binary was kept in binDir.
+func assertAgentIn(t *testing.T, binDir string) {
+	t.Helper()
+	if m, _ := filepath.Glob(binDir + "/provision-*"); len(m) != 1 {
+		t.Fatalf("agent binaries in %s: %q, want one", binDir, m)
+	}
 }
 
 func TestSSHChangedHostKeyIsRefused(t *testing.T) {
@@ -133,11 +149,13 @@ func TestSSHUnreachable(t *testing.T) {
 
 func TestSSHExec(t *testing.T) {
 	target, _ := loopbackSSHD(t)
-	ssh := &transport.SSH{Binaries: &transport.Binaries{Self: buildProvision(t)}}
+	state := t.TempDir()
+	ssh := &transport.SSH{Binaries: &transport.Binaries{Self: buildProvision(t)}, StateDir: state}
 	out, code, unreachable, err := ssh.Exec(t.Context(), target, "facts", "--output", "json")
 	if err != nil || unreachable || code != 0 || !strings.Contains(string(out), `"package_manager"`) {
 		t.Fatalf("exec facts: %q %d %v %v", out, code, unreachable, err)
 	}
+	assertAgentIn(t, state+"/bin")
 	out, code, _, err = ssh.Exec(t.Context(), target, "doc", "nosuchmodule")
 	if code != 1 || err == nil || !strings.Contains(err.Error(), `no module "nosuchmodule"`) {
 		t.Fatalf("exec failing command: %q %d %v", out, code, err)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -17,10 +18,12 @@ import (
 
 	"github.com/provision-tool/provision/agent"
 	"github.com/provision-tool/provision/doctor"
+	"github.com/provision-tool/provision/engine"
 	"github.com/provision-tool/provision/facts"
 	"github.com/provision-tool/provision/playbook"
 	"github.com/provision-tool/provision/report"
 	"github.com/provision-tool/provision/tasks"
+	"github.com/provision-tool/provision/transport"
 )
 
 // Exit codes, documented in docs/cli.md.
@@ -166,7 +169,43 @@ func (x *extraVars) Set(s string) error {
 	return nil
 }
 
+// statePaths are the flags naming the host's state: the directory that
+// keeps pending handlers, pull runs and agent binaries, and the run lock.
+// Both are host paths (under --root when it is given).
+type statePaths struct {
+	dir, lock string
+}
+
+func (p *statePaths) register(fs *flag.FlagSet) {
+	fs.StringVar(&p.dir, "state-dir", engine.DefaultStateDir, "the host's state directory: pending handlers, pull runs, agent binaries")
+	fs.StringVar(&p.lock, "lock-file", engine.DefaultLockPath, "the host's run lock: one provision run at a time holds it")
+}
+
+// check refuses relative paths, which would depend on the working
+// directory of whatever runs provision.
+func (p *statePaths) check() error {
+	for _, f := range []struct{ name, v string }{{"--state-dir", p.dir}, {"--lock-file", p.lock}} {
+		if !path.IsAbs(f.v) {
+			return fmt.Errorf("%s %q: must be an absolute path", f.name, f.v)
+		}
+	}
+	return nil
+}
+
+// nonDefaultDir and nonDefaultLock are the paths to pass on to another
+// run (the pull timer's): "" when they are the defaults.
+func (p *statePaths) nonDefaultDir() string  { return nonDefault(p.dir, engine.DefaultStateDir) }
+func (p *statePaths) nonDefaultLock() string { return nonDefault(p.lock, engine.DefaultLockPath) }
+
+func nonDefault(v, def string) string {
+	if v == def {
+		return ""
+	}
+	return v
+}
+
 type applyFlags struct {
+	state                          statePaths
 	check, diff, noVerify, verbose bool
 	output, root                   string
 	tags, skipTags                 listFlag
@@ -207,6 +246,7 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 	fs.BoolVar(&f.listHosts, "list-hosts", false, "print the hosts each play would run on, and exit")
 	fs.BoolVar(&f.askBecomePass, "ask-become-pass", false, "ask for the sudo password of the login user on remote hosts")
 	fs.BoolVar(&f.askBecomePass, "K", false, "short for --ask-become-pass")
+	f.state.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "usage: provision %s [flags] PLAYBOOK\n", name)
 		fs.PrintDefaults()
@@ -221,6 +261,10 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 	}
 	if f.output != "human" && f.output != "json" {
 		fmt.Fprintf(e.stderr, "provision: --output must be human or json, not %q\n", f.output)
+		return exitFailed
+	}
+	if err := f.state.check(); err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
 	pb, err := playbook.Load(pos[0])
@@ -391,6 +435,7 @@ func (e *env) doctor(ctx context.Context, args []string) int {
 	fs.Var(&invs, "i", "check the hosts of this inventory over SSH (repeatable)")
 	limit := fs.String("l", "", "limit the hosts to this pattern")
 	forks := fs.Int("f", 50, "check this many hosts at a time")
+	stateDir := fs.String("state-dir", engine.DefaultStateDir, "with -i: the hosts' state directory (agent binaries in its bin/)")
 	fs.Usage = func() {
 		fmt.Fprintln(e.stderr, "usage: provision doctor [--user USER]... [--checks N,...] [--smoke] [--output json] [-i INVENTORY [-l PATTERN]]")
 		fs.PrintDefaults()
@@ -401,6 +446,10 @@ func (e *env) doctor(ctx context.Context, args []string) int {
 	}
 	if len(pos) > 0 {
 		fs.Usage()
+		return exitFailed
+	}
+	if len(invs) == 0 && *stateDir != engine.DefaultStateDir {
+		fmt.Fprintln(e.stderr, "provision: doctor: --state-dir is for the hosts of an inventory (-i); the local doctor keeps no state")
 		return exitFailed
 	}
 	opts := doctor.Options{Users: users, Smoke: *smoke, SmokeImage: *image}
@@ -424,7 +473,8 @@ func (e *env) doctor(ctx context.Context, args []string) int {
 		if *smoke {
 			remote = append(remote, "--smoke")
 		}
-		return e.fleetDoctor(ctx, invs, *limit, *forks, remote, opts, *output)
+		ssh := &transport.SSH{Binaries: &transport.Binaries{}, ControlDir: transport.DefaultControlDir(), StateDir: *stateDir}
+		return e.fleetDoctor(ctx, ssh, invs, *limit, *forks, remote, opts, *output)
 	}
 	fx := facts.New("/")
 	sys := &tasks.System{Root: "/", Runner: tasks.ExecRunner{Facts: fx}, Facts: fx, Log: report.NewLogger(e.stderr, false)}

@@ -94,6 +94,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 	job := &transport.Job{Playbook: pb, Verbose: f.verbose, Bundle: agent.Bundle{
 		Version: agent.BundleVersion, Playbook: pb.File, PlaybookID: abs, Source: source,
 		Check: f.check, NoVerify: f.noVerify, Tags: f.tags, SkipTags: f.skipTags, ExtraVars: f.extra.vars,
+		StateDir: f.state.dir, LockPath: f.state.lock,
 	}}
 	if inv != nil {
 		job.Match = inv.Match
@@ -126,7 +127,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 	if root != "/" {
 		local.Runner = noRunner{root: root}
 	}
-	ssh := &transport.SSH{Binaries: &transport.Binaries{}, ControlDir: transport.DefaultControlDir()}
+	ssh := &transport.SSH{Binaries: &transport.Binaries{}, ControlDir: transport.DefaultControlDir(), StateDir: f.state.dir}
 
 	recap := map[string]*report.Counts{}
 	var mu sync.Mutex

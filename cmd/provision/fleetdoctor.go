@@ -27,7 +27,7 @@ type hostDoctor struct {
 // local connections, over SSH otherwise), prints each host's report and a
 // summary table. The exit code is the worst host's: 1 for any failure or
 // unreachable host, 2 for warnings only.
-func (e *env) fleetDoctor(ctx context.Context, invs []string, limit string, forks int, remoteArgs []string, opts doctor.Options, output string) int {
+func (e *env) fleetDoctor(ctx context.Context, ssh *transport.SSH, invs []string, limit string, forks int, remoteArgs []string, opts doctor.Options, output string) int {
 	inv, err := inventory.Load(invs, ".")
 	if err != nil {
 		e.printInventoryErr(err)
@@ -38,7 +38,6 @@ func (e *env) fleetDoctor(ctx context.Context, invs []string, limit string, fork
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
-	ssh := &transport.SSH{Binaries: &transport.Binaries{}, ControlDir: transport.DefaultControlDir()}
 	results := make([]hostDoctor, len(hosts))
 	sem := make(chan struct{}, max(forks, 1))
 	var wg sync.WaitGroup

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/provision-tool/provision/engine"
 	"github.com/provision-tool/provision/facts"
 	"github.com/provision-tool/provision/playbook"
 	"github.com/provision-tool/provision/pull"
@@ -26,6 +27,8 @@ func (e *env) pullCmd(ctx context.Context, args []string) int {
 	remove := fs.Bool("remove", false, "remove the timer and its service")
 	once := fs.Bool("once", false, "run the playbook once now, as the timer does, logging to the journal under systemd")
 	root := fs.String("root", "/", "install into the image rooted here (enable by symlink; nothing is started)")
+	var state statePaths
+	state.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(e.stderr, "usage: provision pull --playbook PATH [--every 30m] [--check] | --remove | --once --playbook PATH")
 		fs.PrintDefaults()
@@ -34,6 +37,10 @@ func (e *env) pullCmd(ctx context.Context, args []string) int {
 		if err == nil {
 			fs.Usage()
 		}
+		return exitFailed
+	}
+	if err := state.check(); err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
 	rootAbs, err := filepath.Abs(*root)
@@ -67,7 +74,8 @@ func (e *env) pullCmd(ctx context.Context, args []string) int {
 			return exitFailed
 		}
 		sys.SourceDir = pb.Dir
-		counts, err := pull.RunOnce(ctx, sys, pb, pull.RunOptions{Check: *check})
+		counts, err := pull.RunOnce(ctx, sys, pb, pull.RunOptions{Check: *check,
+			Engine: engine.Options{StateDir: state.dir, LockPath: state.lock}})
 		if err != nil {
 			fmt.Fprintf(e.stderr, "provision: %v\n", err)
 			return exitFailed
@@ -83,7 +91,8 @@ func (e *env) pullCmd(ctx context.Context, args []string) int {
 		e.printErr(err)
 		return exitFailed
 	}
-	res, err := pull.Install(ctx, sys, pull.Options{Playbook: abs, Every: *every, Check: *check})
+	res, err := pull.Install(ctx, sys, pull.Options{Playbook: abs, Every: *every, Check: *check,
+		StateDir: state.nonDefaultDir(), LockFile: state.nonDefaultLock()})
 	return e.pullResult(res, err, "installed")
 }
 
@@ -111,11 +120,17 @@ func (e *env) status(args []string) int {
 	fs := flag.NewFlagSet("status", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
 	n := fs.Int("n", 10, "how many runs to show")
+	var state statePaths
+	state.register(fs)
 	if pos, err := parse(fs, args); err != nil || len(pos) > 0 {
 		return exitFailed
 	}
+	if err := state.check(); err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
+		return exitFailed
+	}
 	fx := facts.New("/")
-	if err := pull.Status(e.stdout, &tasks.System{Root: "/", Facts: fx}, *n); err != nil {
+	if err := pull.Status(e.stdout, &tasks.System{Root: "/", Facts: fx}, state.dir, *n); err != nil {
 		fmt.Fprintf(e.stderr, "provision: status: %v\n", err)
 		return exitFailed
 	}

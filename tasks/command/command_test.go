@@ -11,6 +11,8 @@ import (
 
 	"github.com/provision-tool/provision/tasks"
 	"github.com/provision-tool/provision/tasks/taskstest"
+
+	"github.com/provision-tool/provision/testhost"
 )
 
 func TestSplitWords(t *testing.T) {
@@ -417,7 +419,7 @@ func TestValidate(t *testing.T) {
 // does not run it again.
 func TestRealShell(t *testing.T) {
 	if _, err := os.Stat(Sh); err != nil {
-		t.Skip("no /bin/sh on this machine")
+		testhost.Skipf(t, "no /bin/sh on this machine")
 	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out")

@@ -12,6 +12,8 @@ import (
 
 	"github.com/provision-tool/provision/tasks"
 	"github.com/provision-tool/provision/tasks/taskstest"
+
+	"github.com/provision-tool/provision/testhost"
 )
 
 // podmanConf mirrors the structure containers/image decodes a
@@ -191,7 +193,7 @@ func TestRegistriesDriftAndMode(t *testing.T) {
 
 func TestRegistriesOwner(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("changing a file's owner needs root")
+		testhost.Skipf(t, "changing a file's owner needs root")
 	}
 	sys, _ := taskstest.New(t)
 	r := &Registries{ShortNameMode: "permissive"}

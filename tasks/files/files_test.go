@@ -15,6 +15,8 @@ import (
 
 	"github.com/provision-tool/provision/tasks"
 	"github.com/provision-tool/provision/tasks/taskstest"
+
+	"github.com/provision-tool/provision/testhost"
 )
 
 func str(s string) *string { return &s }
@@ -194,7 +196,7 @@ func TestFileRegular(t *testing.T) {
 		name: "mode 0000 is a mode, not keep",
 		setup: func(t *testing.T, sys *tasks.System) {
 			if os.Geteuid() != 0 {
-				t.Skip("reading back a mode 0000 file needs root")
+				testhost.Skipf(t, "reading back a mode 0000 file needs root")
 			}
 			mkdir(t, sys, "/etc")
 		},

@@ -10,6 +10,8 @@ import (
 
 	"github.com/provision-tool/provision/tasks"
 	"github.com/provision-tool/provision/tasks/taskstest"
+
+	"github.com/provision-tool/provision/testhost"
 )
 
 const (
@@ -44,7 +46,7 @@ func wantOwner(p string, uid, gid uint32) func(t *testing.T, sys *tasks.System) 
 // TestOwner needs root to chown.
 func TestOwner(t *testing.T) {
 	if os.Geteuid() != 0 {
-		t.Skip("chown needs root")
+		testhost.Skipf(t, "chown needs root")
 	}
 	chown := func(p string, uid, gid int) func(*testing.T, *tasks.System) {
 		return func(t *testing.T, sys *tasks.System) {
@@ -173,7 +175,7 @@ func TestUnknownOwner(t *testing.T) {
 		t.Fatalf("apply: %v", err)
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("the rest needs root to chown")
+		testhost.Skipf(t, "the rest needs root to chown")
 	}
 	// An earlier task created bob: the same plan applies and converges.
 	taskstest.WriteFile(t, sys, "/etc/passwd", passwd+"bob:x:1001:1001::/home/bob:/bin/sh\n")

@@ -11,6 +11,8 @@ import (
 
 	"github.com/provision-tool/provision/facts"
 	"github.com/provision-tool/provision/tasks"
+
+	"github.com/provision-tool/provision/testhost"
 )
 
 // readOnlyRunner runs only the query programs for real and fails the test
@@ -33,7 +35,7 @@ func (r readOnlyRunner) Run(ctx context.Context, c tasks.Cmd) (tasks.Result, err
 func realDebian(t *testing.T) *tasks.System {
 	t.Helper()
 	if _, err := exec.LookPath("dpkg-query"); err != nil {
-		t.Skip("dpkg-query is not installed on this machine")
+		testhost.Skipf(t, "dpkg-query is not installed on this machine")
 	}
 	return &tasks.System{Root: "/", Runner: readOnlyRunner{t}, Facts: facts.New("/")}
 }
@@ -67,7 +69,7 @@ func TestRealDpkgQuery(t *testing.T) {
 func TestRealCheck(t *testing.T) {
 	sys := realDebian(t)
 	if _, err := exec.LookPath("apt-cache"); err != nil {
-		t.Skip("apt-cache is not installed on this machine")
+		testhost.Skipf(t, "apt-cache is not installed on this machine")
 	}
 	// The apt backend is chosen directly: a Debian machine may also have
 	// dnf installed, which the package_manager fact would prefer.
@@ -134,11 +136,11 @@ A stub for the package module's tests.
 func TestRealDNF(t *testing.T) {
 	for _, prog := range []string{"dnf", "rpm", "rpmbuild", "createrepo_c"} {
 		if _, err := exec.LookPath(prog); err != nil {
-			t.Skipf("%s is not installed on this machine", prog)
+			testhost.Skipf(t, "%s is not installed on this machine", prog)
 		}
 	}
 	if os.Geteuid() != 0 {
-		t.Skip("dnf --installroot needs root")
+		testhost.Skipf(t, "dnf --installroot needs root")
 	}
 	if testing.Short() {
 		t.Skip("builds RPMs; skipped with -short")

@@ -3,14 +3,20 @@ package sysctl
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"reflect"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/provision-tool/provision/tasks"
 	"github.com/provision-tool/provision/tasks/taskstest"
+
+	"github.com/provision-tool/provision/testhost"
 )
 
 func check(t *testing.T, sys *tasks.System, task tasks.Task) tasks.Plan {
@@ -152,18 +158,67 @@ func TestSysctlUnknownParameter(t *testing.T) {
 	}
 }
 
+// TestSysctlReadOnlyProc: a /proc/sys that cannot be written fails the
+// task in Check, with the way out. As a normal user a mode 0444 file is
+// enough; root writes any file, so for root /proc/sys is a read-only
+// mount, as in a container, made in a mount namespace of the test's own.
 func TestSysctlReadOnlyProc(t *testing.T) {
-	if os.Geteuid() == 0 {
-		t.Skip("root may write a read-only file; this needs a normal user")
-	}
 	sys, _ := taskstest.New(t)
 	taskstest.WriteFile(t, sys, "/proc/sys/user/max_user_namespaces", "0\n")
-	if err := os.Chmod(sys.MustPath("/proc/sys/user/max_user_namespaces"), 0o444); err != nil {
-		t.Fatal(err)
+	want := "permission denied"
+	var err error
+	if os.Geteuid() != 0 {
+		if err := os.Chmod(sys.MustPath("/proc/sys/user/max_user_namespaces"), 0o444); err != nil {
+			t.Fatal(err)
+		}
+		_, err = (&Sysctl{Name: "user.max_user_namespaces", Value: "100"}).Check(context.Background(), sys)
+	} else {
+		want = "/proc/sys is read-only here"
+		err = inReadOnlyMount(t, sys.MustPath("/proc/sys"), func() error {
+			_, err := (&Sysctl{Name: "user.max_user_namespaces", Value: "100"}).Check(context.Background(), sys)
+			return err
+		})
 	}
-	_, err := (&Sysctl{Name: "user.max_user_namespaces", Value: "100"}).Check(context.Background(), sys)
-	if err == nil || !strings.Contains(err.Error(), "cannot set the running value") || !strings.Contains(err.Error(), "apply_live: false") {
+	if err == nil || !strings.Contains(err.Error(), "cannot set the running value: "+want) || !strings.Contains(err.Error(), "apply_live: false") {
 		t.Fatalf("error %v", err)
+	}
+}
+
+// inReadOnlyMount runs fn on a thread of its own whose private mount
+// namespace has dir bind-mounted read-only. The namespace, and the mount,
+// end with the thread; the machine's mounts never change.
+func inReadOnlyMount(t *testing.T, dir string, fn func() error) error {
+	t.Helper()
+	done := make(chan error, 1)
+	setup := make(chan error, 1)
+	go func() {
+		// Never unlocked: the thread exits with the goroutine, and its
+		// mount namespace with it.
+		runtime.LockOSThread()
+		if err := unix.Unshare(unix.CLONE_NEWNS); err != nil {
+			setup <- fmt.Errorf("unshare: %w", err)
+			return
+		}
+		if err := unix.Mount("", "/", "", unix.MS_REC|unix.MS_PRIVATE, ""); err != nil {
+			setup <- fmt.Errorf("make / private: %w", err)
+			return
+		}
+		if err := unix.Mount(dir, dir, "", unix.MS_BIND, ""); err != nil {
+			setup <- fmt.Errorf("bind %s: %w", dir, err)
+			return
+		}
+		if err := unix.Mount("", dir, "", unix.MS_BIND|unix.MS_REMOUNT|unix.MS_RDONLY, ""); err != nil {
+			setup <- fmt.Errorf("read-only %s: %w", dir, err)
+			return
+		}
+		done <- fn()
+	}()
+	select {
+	case err := <-setup:
+		t.Fatalf("cannot make a read-only mount for the test: %v", err)
+		return nil
+	case err := <-done:
+		return err
 	}
 }
 
@@ -248,7 +303,7 @@ func TestSysctlRealProc(t *testing.T) {
 	const name, proc = "net.ipv4.ping_group_range", "/proc/sys/net/ipv4/ping_group_range"
 	cur, err := os.ReadFile(proc)
 	if err != nil {
-		t.Skipf("cannot read %s: %v", proc, err)
+		testhost.Skipf(t, "cannot read %s: %v", proc, err)
 	}
 	if !strings.Contains(string(cur), "\t") {
 		t.Logf("%s reads %q, without a tab", proc, cur)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/provision-tool/provision/tasks"
 	"github.com/provision-tool/provision/tasks/taskstest"
+
+	"github.com/provision-tool/provision/testhost"
 )
 
 const webUnit = `[Unit]
@@ -107,7 +109,7 @@ func TestOfflineEnableDisable(t *testing.T) {
 func TestOfflineMatchesSystemctl(t *testing.T) {
 	systemctl, err := exec.LookPath("systemctl")
 	if err != nil {
-		t.Skip("systemctl is not installed")
+		testhost.Skipf(t, "systemctl is not installed")
 	}
 	units := map[string]string{
 		"/lib/systemd/system/web.service":    webUnit,
@@ -124,7 +126,7 @@ func TestOfflineMatchesSystemctl(t *testing.T) {
 			}
 			out, err := exec.Command(systemctl, "--root="+real, "enable", unit).CombinedOutput()
 			if err != nil {
-				t.Skipf("systemctl --root enable: %v: %s", err, out)
+				testhost.Skipf(t, "systemctl --root enable: %v: %s", err, out)
 			}
 			sys, _ := newHost(t, false)
 			for p, c := range units {

@@ -11,6 +11,8 @@ import (
 	"github.com/provision-tool/provision/facts"
 	"github.com/provision-tool/provision/tasks"
 	"github.com/provision-tool/provision/tasks/taskstest"
+
+	"github.com/provision-tool/provision/testhost"
 )
 
 // realShadowHost makes a temp root that shadow's useradd --prefix can
@@ -18,7 +20,7 @@ import (
 func realShadowHost(t *testing.T) (*tasks.System, string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root: runs shadow's useradd --prefix on a temp root")
+		testhost.Skipf(t, "needs root: runs shadow's useradd --prefix on a temp root")
 	}
 	useradd := ""
 	for _, p := range []string{"/usr/sbin/useradd", "/sbin/useradd"} {
@@ -27,7 +29,7 @@ func realShadowHost(t *testing.T) (*tasks.System, string) {
 		}
 	}
 	if useradd == "" {
-		t.Skip("shadow's useradd is not installed")
+		testhost.Skipf(t, "shadow's useradd is not installed")
 	}
 	root := t.TempDir()
 	sys := &tasks.System{Root: root, Runner: tasks.ExecRunner{}, Facts: facts.New(root)}

@@ -16,6 +16,8 @@ import (
 
 	"github.com/provision-tool/provision/tasks"
 	"github.com/provision-tool/provision/tasks/taskstest"
+
+	"github.com/provision-tool/provision/testhost"
 )
 
 const (
@@ -621,7 +623,7 @@ func holdPwdLock(t *testing.T, sys *tasks.System) *os.File {
 	if err := unix.FcntlFlock(f.Fd(), unix.F_OFD_SETLK, &lk); err != nil {
 		f.Close()
 		if errors.Is(err, unix.EINVAL) {
-			t.Skip("kernel without open file description locks")
+			testhost.Skipf(t, "kernel without open file description locks")
 		}
 		t.Fatal(err)
 	}

@@ -70,7 +70,9 @@ const suitePlaybook = `
 // Run runs the suite against the transport and target made by newT. The
 // target must be reachable and run tasks as root on a host where dir (a
 // fresh directory) is writable; for remote targets, dir is a path on that
-// host, readable through readFile.
+// host, readable through readFile. The runs keep their state (pending
+// handlers, the run lock) in dir/state, never in the host's own
+// /var/lib/provision or /run.
 func Run(t *testing.T, tr transport.Transport, target transport.Target, dir string, readFile func(path string) (string, error)) {
 	pbDir := t.TempDir()
 	os.MkdirAll(filepath.Join(pbDir, "files"), 0o755)
@@ -95,7 +97,8 @@ func Run(t *testing.T, tr transport.Transport, target transport.Target, dir stri
 			vars[k] = v
 		}
 		return &transport.Job{Playbook: pb, Bundle: agent.Bundle{Version: agent.BundleVersion, Playbook: pbPath,
-			PlaybookID: pbPath, Source: []byte(suitePlaybook), Files: files, Check: check, ExtraVars: vars}}
+			PlaybookID: pbPath, Source: []byte(suitePlaybook), Files: files, Check: check, ExtraVars: vars,
+			StateDir: dir + "/state", LockPath: dir + "/state/provision.lock"}}
 	}
 	runJob := func(j *transport.Job) (*Recorder, transport.Result) {
 		rec := &Recorder{}
@@ -124,6 +127,9 @@ func Run(t *testing.T, tr transport.Transport, target transport.Target, dir stri
 		}
 		if got, _ := readFile(dir + "/motd"); got != "welcome\n" {
 			t.Fatalf("motd = %q (files did not travel with the playbook)", got)
+		}
+		if _, err := readFile(dir + "/state/provision.lock"); err != nil {
+			t.Fatalf("the run did not take its lock in the state directory it was given: %v", err)
 		}
 	})
 	t.Run("noop", func(t *testing.T) {
