@@ -12,19 +12,18 @@ package files
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"unicode/utf8"
 
 	"github.com/provision-tool/provision/tasks"
+	"github.com/provision-tool/provision/tasks/hostfs"
 )
 
 // Default modes for what the modules create when no mode is given. They do
@@ -410,9 +409,10 @@ func apply(sys *tasks.System, p tasks.Plan) error {
 		}
 		o.GID = gid
 	}
+	fsys := sys.FS().For(owner(o))
 	switch o.Kind {
 	case opWrite:
-		fa := tasks.FileAttrs{UID: o.UID, GID: o.GID}
+		fa := tasks.FileAttrs{UID: o.UID, GID: o.GID, ReplaceLink: true, For: owner(o)}
 		if o.Mode != nil {
 			fa.Mode = fileMode(*o.Mode)
 		}
@@ -421,104 +421,56 @@ func apply(sys *tasks.System, p tasks.Plan) error {
 		}
 		if o.Mode != nil && *o.Mode == 0 {
 			// WriteFile reads a zero mode as "keep": set 0000 ourselves.
-			return os.Chmod(sys.MustPath(o.Path), 0)
+			var zero fs.FileMode
+			return fsys.Chown(o.Path, -1, -1, &zero)
 		}
 		return nil
 	case opAttrs:
-		hp, err := sys.Path(o.Path)
-		if err != nil {
-			return err
-		}
-		return setAttrs(hp, o, true)
+		return setAttrs(fsys, o)
 	case opMkdir:
-		hp, err := sys.Path(o.Path)
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(hp, defaultDirMode); err != nil {
+		if err := fsys.MkdirAll(o.Path, defaultDirMode, -1, -1); err != nil {
 			return err
 		}
 		m := uint32(defaultDirMode)
 		if o.Mode == nil {
 			o.Mode = &m
 		}
-		return setAttrs(hp, o, true)
-	case opRemove, opRemoveAll:
-		hp, err := sys.Path(o.Path)
-		if err != nil {
-			return err
-		}
-		if hp == "/" || hp == filepath.Clean(sys.Root) {
-			return errors.New("refusing to remove /")
-		}
-		if o.Kind == opRemoveAll {
-			err = os.RemoveAll(hp)
-		} else {
-			err = os.Remove(hp)
-		}
-		if err != nil {
-			return err
-		}
-		return tasks.SyncDir(filepath.Dir(hp))
+		return setAttrs(fsys, o)
+	case opRemove:
+		return fsys.Remove(o.Path)
+	case opRemoveAll:
+		return fsys.RemoveAll(o.Path)
 	case opLink:
-		hp, err := sys.Path(o.Path)
-		if err != nil {
-			return err
-		}
-		return swapSymlink(hp, o)
+		return fsys.Symlink(o.Target, o.Path, o.UID, o.GID)
 	}
 	return fmt.Errorf("unknown file operation %d", o.Kind)
 }
 
-// setAttrs chowns (without following a final link) and then chmods hp:
-// chown clears setuid bits, so chmod comes last.
-// When no mode is wanted, setuid and setgid bits that chown cleared are
-// put back: a chown alone must not change the mode.
-func setAttrs(hp string, o *op, chmod bool) error {
-	mode := o.Mode
-	if o.UID >= 0 || o.GID >= 0 {
-		if mode == nil && chmod {
-			if fi, err := os.Lstat(hp); err == nil && fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
-				m := unixMode(fi)
-				mode = &m
-			}
-		}
-		if err := os.Lchown(hp, o.UID, o.GID); err != nil {
-			return err
-		}
+// owner is the user a change is made for: the user the path is given to,
+// whose own directories it may then go through; nil is root.
+func owner(o *op) *hostfs.User {
+	if o.UID <= 0 {
+		return nil
 	}
-	if chmod && mode != nil {
-		if err := os.Chmod(hp, fileMode(*mode)); err != nil {
-			return err
-		}
-	}
-	return nil
+	return &hostfs.User{UID: o.UID, GID: o.GID}
 }
 
-// swapSymlink makes hp a symlink to o.Target atomically: a temp link in the
-// same directory is renamed over hp, so hp never goes missing.
-func swapSymlink(hp string, o *op) error {
-	dir := filepath.Dir(hp)
-	var tmp string
-	for i := 0; ; i++ {
-		tmp = filepath.Join(dir, "."+filepath.Base(hp)+".provision-"+rand.Text()[:12])
-		err := os.Symlink(o.Target, tmp)
-		if err == nil {
-			break
+// setAttrs chowns and then chmods o.Path on one open file, never through a
+// link (chown clears setuid bits, so chmod comes last). When no mode is
+// wanted, setuid and setgid bits that chown cleared are put back: a chown
+// alone must not change the mode.
+func setAttrs(fsys hostfs.FS, o *op) error {
+	var mode *fs.FileMode
+	if o.Mode != nil {
+		m := fileMode(*o.Mode)
+		mode = &m
+	} else if o.UID >= 0 || o.GID >= 0 {
+		if fi, err := fsys.Lstat(o.Path); err == nil && fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
+			m := fileMode(unixMode(fi))
+			mode = &m
 		}
-		if !errors.Is(err, fs.ErrExist) || i > 10 {
-			return err
-		}
 	}
-	if err := setAttrs(tmp, o, false); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, hp); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return tasks.SyncDir(dir)
+	return fsys.Chown(o.Path, o.UID, o.GID, mode)
 }
 
 // missing reports whether err says a path does not exist, including the

@@ -206,11 +206,7 @@ func planAbsent(sys *tasks.System, p string, force bool) (tasks.Plan, error) {
 	}
 	o := &op{Kind: opRemove, Path: p, UID: -1, GID: -1}
 	if fi.IsDir() {
-		hp, err := sys.Path(p)
-		if err != nil {
-			return plan, err
-		}
-		entries, err := os.ReadDir(hp)
+		entries, err := sys.ReadDir(p)
 		if err != nil {
 			return plan, err
 		}
@@ -239,11 +235,7 @@ func planLink(sys *tasks.System, p, target string, a attrs, force bool) (tasks.P
 	case err != nil:
 		return plan, err
 	case fi.Mode()&fs.ModeSymlink != 0:
-		hp, err := sys.Path(p)
-		if err != nil {
-			return plan, err
-		}
-		cur, err := os.Readlink(hp)
+		cur, err := sys.FS().Readlink(p)
 		if err != nil {
 			return plan, err
 		}

@@ -24,7 +24,7 @@ func withAccounts(t *testing.T, sys *tasks.System) {
 
 func ownerOf(t *testing.T, sys *tasks.System, p string) (uid, gid uint32) {
 	t.Helper()
-	fi, err := os.Lstat(sys.MustPath(p))
+	fi, err := os.Lstat(taskstest.HostPath(sys, p))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestOwner(t *testing.T) {
 	}
 	chown := func(p string, uid, gid int) func(*testing.T, *tasks.System) {
 		return func(t *testing.T, sys *tasks.System) {
-			if err := os.Lchown(sys.MustPath(p), uid, gid); err != nil {
+			if err := os.Lchown(taskstest.HostPath(sys, p), uid, gid); err != nil {
 				t.Fatal(err)
 			}
 		}
