@@ -38,7 +38,8 @@ type walk struct {
 	fs      FS
 	target  string // for errors
 	stack   []dirent
-	tainted bool // a link in a directory of the User was followed
+	tainted bool   // a link in a directory of the User was followed
+	home    string // the User's home, free of links, when it has one
 	hops    int
 	mk      *dirSpec
 }
@@ -61,7 +62,13 @@ func (f FS) walkDir(p string, mk *dirSpec) (*walk, error) {
 		return nil, err
 	}
 	w := &walk{fs: f, target: p, mk: mk, stack: []dirent{{f: root, path: "/"}}}
-	if err = w.run(p); err == nil {
+	if f.User != nil && f.User.Home != "" {
+		w.home, err = f.realHome()
+	}
+	if err == nil {
+		err = w.run(p)
+	}
+	if err == nil {
 		err = w.checkHome()
 	}
 	if err != nil {
@@ -123,6 +130,9 @@ func (w *walk) run(p string) error {
 		}
 		if path.IsAbs(link) {
 			w.pop(1)
+			if err := w.checkTaint("/", 0); err != nil {
+				return err
+			}
 		}
 		todo = append(strings.Split(link, "/"), todo...)
 	}
@@ -134,6 +144,9 @@ func (w *walk) step(name string) (link string, err error) {
 	p := w.join(name)
 	fd, err := unix.Openat(w.fd(), name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err == unix.ENOENT && w.mk != nil {
+		if herr := w.checkHome(); herr != nil {
+			return "", herr
+		}
 		fd, err = w.mkdir(name)
 	}
 	if err != nil {
@@ -215,11 +228,16 @@ func (w *walk) trust(p string, st *unix.Stat_t) error {
 
 // checkTaint refuses, once a link of the User was followed, a directory
 // the User does not own: the link must not lead to root's directories.
+// The way to the User's home (/, /home) may be passed through.
 func (w *walk) checkTaint(p string, uid int) error {
-	if !w.tainted || w.fs.User != nil && uid == w.fs.User.UID {
+	u := w.fs.User
+	switch {
+	case !w.tainted, u != nil && uid == u.UID:
+		return nil
+	case w.home != "" && (p == "/" || w.home == p || strings.HasPrefix(w.home, p+"/")):
 		return nil
 	}
-	return w.unsafe(p, "is reached through a link in a directory of uid %d but owned by uid %d", w.fs.User.uidOr(-1), uid)
+	return w.unsafe(p, "is reached through a link in a directory of uid %d but owned by uid %d", u.uidOr(-1), uid)
 }
 
 func (u *User) uidOr(def int) int {
@@ -229,24 +247,27 @@ func (u *User) uidOr(def int) int {
 	return u.UID
 }
 
+// realHome is the User's home, free of links.
+func (f FS) realHome() (string, error) {
+	hw, err := f.For(&User{UID: f.User.UID, GID: f.User.GID}).walkDir(f.User.Home, nil)
+	if err != nil {
+		return "", err
+	}
+	defer hw.close()
+	return hw.top().path, nil
+}
+
 // checkHome makes sure a change for a User with a Home lands inside that
 // home. (Links of the User to root's directories inside the home are
 // refused by checkTaint.)
 func (w *walk) checkHome() error {
-	u := w.fs.User
-	if u == nil || u.Home == "" {
+	if w.home == "" {
 		return nil
 	}
-	hw, err := FS{Root: w.fs.Root, User: &User{UID: u.UID, GID: u.GID}}.walkDir(u.Home, nil)
-	if err != nil {
-		return err
-	}
-	home := hw.top().path
-	hw.close()
 	for _, d := range w.stack {
-		if d.path == home {
+		if d.path == w.home {
 			return nil
 		}
 	}
-	return w.unsafe(w.top().path, "is outside the home %s of uid %d", home, u.UID)
+	return w.unsafe(w.top().path, "is outside the home %s of uid %d", w.home, w.fs.User.UID)
 }
