@@ -129,6 +129,9 @@ type op struct {
 	// OwnerName and GroupName are names Check could not resolve; Apply
 	// resolves them into UID and GID.
 	OwnerName, GroupName string
+	// ForUID and ForGID are the owner and group the task asks for, changed
+	// or not (-1 or 0: none): the change is made for that user.
+	ForUID, ForGID int
 }
 
 type opKind int
@@ -218,6 +221,7 @@ func groupName(sys *tasks.System, gid int) string {
 // fi is the existing path, or nil when it will be created, in which case
 // every requested attribute is a change from "".
 func planAttrs(sys *tasks.System, p *tasks.Plan, o *op, fi fs.FileInfo, a attrs) {
+	o.ForUID, o.ForGID = a.UID, a.GID
 	if a.Mode != nil {
 		switch {
 		case fi == nil:
@@ -446,13 +450,33 @@ func apply(sys *tasks.System, p tasks.Plan) error {
 	return fmt.Errorf("unknown file operation %d", o.Kind)
 }
 
-// owner is the user a change is made for: the user the path is given to,
-// whose own directories it may then go through; nil is root.
+// owner is the user a change is made for: the user the task gives the
+// path to, whose own directories it may then go through; nil is root.
 func owner(o *op) *hostfs.User {
-	if o.UID <= 0 {
+	uid, gid := o.ForUID, o.ForGID
+	if o.UID > 0 {
+		uid, gid = o.UID, o.GID
+	}
+	if uid <= 0 {
 		return nil
 	}
-	return &hostfs.User{UID: o.UID, GID: o.GID}
+	return &hostfs.User{UID: uid, GID: gid}
+}
+
+// refusal returns a filter for a Check's result that fails the plan now,
+// rather than at Apply, when its change would be refused for going
+// through someone else's directory or link (hostfs.UnsafeError).
+func refusal(sys *tasks.System) func(tasks.Plan, error) (tasks.Plan, error) {
+	return func(p tasks.Plan, err error) (tasks.Plan, error) {
+		o, ok := p.Data.(*op)
+		if err != nil || !ok || o == nil {
+			return p, err
+		}
+		if err := sys.FS().For(owner(o)).CheckChange(o.Path); err != nil {
+			return tasks.Plan{}, err
+		}
+		return p, nil
+	}
 }
 
 // setAttrs chowns and then chmods o.Path on one open file, never through a

@@ -132,19 +132,20 @@ func (f *File) Check(_ context.Context, sys *tasks.System) (tasks.Plan, error) {
 		return tasks.Plan{}, err
 	}
 	p := filepath.Clean(f.Path)
+	checked := refusal(sys)
 	switch f.state() {
 	case "directory":
-		return planDir(sys, p, a)
+		return checked(planDir(sys, p, a))
 	case "absent":
-		return planAbsent(sys, p, f.Force)
+		return checked(planAbsent(sys, p, f.Force))
 	case "link":
-		return planLink(sys, p, f.Src, a, f.Force)
+		return checked(planLink(sys, p, f.Src, a, f.Force))
 	}
 	var content []byte
 	if f.Content != nil {
 		content = append([]byte{}, *f.Content...)
 	}
-	return planRegular(sys, regularFile{Path: p, Content: content, Attrs: a})
+	return checked(planRegular(sys, regularFile{Path: p, Content: content, Attrs: a}))
 }
 
 // Apply implements tasks.Task.

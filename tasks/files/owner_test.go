@@ -143,6 +143,21 @@ func TestOwner(t *testing.T) {
 		task:  &File{Path: "/srv/l", State: "link", Src: "/b", Owner: "alice"},
 		want:  []tasks.Change{{Field: "target", Before: "/a", After: "/b"}},
 		after: wantOwner("/srv/l", 1000, 50),
+	}, {
+		name: "a user's file in their home, owner already right",
+		setup: both(withAccounts, func(t *testing.T, sys *tasks.System) {
+			taskstest.WriteFile(t, sys, "/home/alice/.bashrc", "old\n")
+		}, chown("/home/alice", 1000, 1000), chown("/home/alice/.bashrc", 1000, 1000)),
+		task:  &Copy{Content: str("new\n"), Dest: "/home/alice/.bashrc", Owner: "alice"},
+		want:  []tasks.Change{{Field: "content", Path: "/home/alice/.bashrc", Before: "old\n", After: "new\n"}},
+		after: wantOwner("/home/alice/.bashrc", 1000, 1000),
+	}, {
+		name: "root's file in a user's home is refused",
+		setup: both(withAccounts, func(t *testing.T, sys *tasks.System) {
+			taskstest.WriteFile(t, sys, "/home/alice/x/.keep", "")
+		}, chown("/home/alice", 1000, 1000)),
+		task:    &Copy{Content: str("new\n"), Dest: "/home/alice/x/app.conf"},
+		wantErr: "/home/alice is owned by uid 1000",
 	}})
 }
 

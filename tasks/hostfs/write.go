@@ -55,6 +55,23 @@ func (f FS) WriteFile(p string, data []byte, a Attrs) (string, error) {
 	return w.join(name), nil
 }
 
+// CheckChange returns the UnsafeError a change of p (not following a final
+// link) would meet, as far as the path exists now, and changes nothing:
+// for a Check to report the refusal in its plan. Other errors, such as a
+// missing directory, are left to the change itself.
+func (f FS) CheckChange(p string) error {
+	w, _, err := f.walkFile(p, false)
+	if err == nil {
+		w.close()
+		return nil
+	}
+	var ue *UnsafeError
+	if errors.As(err, &ue) {
+		return err
+	}
+	return nil
+}
+
 // walkFile walks to the directory holding p. With follow, a final link
 // owned by root is followed (up to maxFollow times) and any other final
 // link is refused.

@@ -231,9 +231,13 @@ func (u *Unit) Check(_ context.Context, sys *tasks.System) (tasks.Plan, error) {
 			p.Add("owner", fmt.Sprintf("%d:%d", uid, gid), fmt.Sprintf("%d:%d", w.UID, w.GID))
 		}
 	}
-	if !p.Empty() {
-		p.Data = w
+	if p.Empty() {
+		return p, nil
 	}
+	if err := w.fs(sys).CheckChange(dest); err != nil {
+		return tasks.Plan{}, err
+	}
+	p.Data = w
 	return p, nil
 }
 
