@@ -194,7 +194,7 @@ func (w *walk) mkdir(name string) (int, error) {
 	if err != nil {
 		return -1, err
 	}
-	if err := fchownMaybe(fd, w.mk.uid, w.mk.gid); err == nil {
+	if err = fchownMaybe(fd, w.mk.uid, w.mk.gid); err == nil {
 		err = unix.Fchmod(fd, unixMode(w.mk.mode))
 	}
 	if err != nil {
