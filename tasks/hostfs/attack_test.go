@@ -345,6 +345,25 @@ func TestAttackWritableDirectories(t *testing.T) {
 	}
 }
 
+// alice's link in the sticky /tmp is not followed by root (as the
+// kernel's protected_symlinks would not), nor for bob.
+func TestAttackUserLinkInStickyDir(t *testing.T) {
+	needRoot(t)
+	e := newEnv(t)
+	e.dir("/etc")
+	e.dir("/tmp")
+	if err := os.Chmod(e.h("/tmp"), fs.ModeSticky|0o777); err != nil {
+		t.Fatal(err)
+	}
+	e.link("/etc", "/tmp/x")
+	e.chown("/tmp/x", alice)
+	for _, fsys := range []FS{e.fs, e.fs.For(&User{UID: 1001, GID: 1001})} {
+		_, err := fsys.WriteFile("/tmp/x/app.conf", []byte("x"), keepAll)
+		refused(t, err, "/tmp/x")
+	}
+	e.missing("/etc/app.conf")
+}
+
 // --root: an absolute link in the tree resolves inside the tree, for
 // reads and writes alike; so does /etc itself being a link.
 func TestAttackAbsoluteLinkUnderRoot(t *testing.T) {

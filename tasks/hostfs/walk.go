@@ -168,8 +168,8 @@ func (w *walk) step(name string) (link string, err error) {
 		return "", nil
 	case unix.S_IFLNK:
 		defer f.Close()
-		if uid := w.top().uid; uid != 0 && uid != os.Geteuid() {
-			w.tainted = true // the link is the user's: it may lead anywhere
+		if err := w.followLink(p, int(st.Uid)); err != nil {
+			return "", err
 		}
 		link, err := readlinkFd(fd, p)
 		if err == nil && link == "" {
@@ -179,6 +179,21 @@ func (w *walk) step(name string) (link string, err error) {
 	}
 	f.Close()
 	return "", &fs.PathError{Op: "open", Path: p, Err: unix.ENOTDIR}
+}
+
+// followLink decides whether the link p, owned by uid, may be followed:
+// a link of the User, or in a directory of the User, taints the walk (it
+// may lead anywhere); a link of anyone else (in a sticky /tmp) is refused.
+func (w *walk) followLink(p string, uid int) error {
+	mine := func(id int) bool { return id == 0 || id == os.Geteuid() }
+	if mine(uid) && mine(w.top().uid) {
+		return nil
+	}
+	if u := w.fs.User; u != nil && (uid == u.UID || mine(uid)) {
+		w.tainted = true
+		return nil
+	}
+	return w.unsafe(p, "is a link owned by uid %d", uid)
 }
 
 // mkdir creates the missing directory name with w.mk's owner and mode,
