@@ -18,15 +18,18 @@
 // go through a directory someone else controls: each directory on the way
 // must be owned by root, by the agent's own user, or by the User the change
 // is made for, and must not be writable by others (unless sticky). A link
-// found in a directory the User owns may only lead to directories the User
-// owns, and with User.Home set the change must land inside that home.
+// owned by anyone else is not followed. A link the User owns, or found in
+// a directory the User owns, may only lead to directories the User owns
+// (or on the way to the User's home), and with User.Home set the change
+// must land inside that home.
 //
 // Files are replaced atomically: a temp file in the already-open directory,
 // fsync, renameat, fsync of the directory. The new file keeps the mode,
 // owner and SELinux label of the file it replaces, never of a link. A
-// symlink at the path itself is followed only when it is owned by root and
-// leads to a regular file (or nothing) inside Root, so that distribution
-// links such as /etc/sysctl.d/99-sysctl.conf -> ../sysctl.conf keep
-// working; any other link is refused with an error naming it, unless the
-// caller asks to replace the link itself (Attrs.ReplaceLink).
+// symlink at the path itself is followed only when it is owned by root (or
+// the agent's own user) and leads to a regular file (or nothing) inside
+// Root, so that distribution links such as /etc/sysctl.d/99-sysctl.conf ->
+// ../sysctl.conf keep working; any other link is refused with an error
+// naming it, unless the caller asks to replace the link itself
+// (Attrs.ReplaceLink).
 package hostfs
