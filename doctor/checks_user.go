@@ -3,7 +3,6 @@ package doctor
 import (
 	"context"
 	"fmt"
-	"os"
 	"path"
 	"strconv"
 	"strings"
@@ -250,11 +249,7 @@ func (e *env) serviceUnits(s *subject) string {
 		path.Join(s.user.Home, ".config/containers/systemd"),
 		path.Join(s.user.Home, ".config/systemd/user/default.target.wants"),
 	} {
-		hp, err := e.sys.Path(dir)
-		if err != nil {
-			continue
-		}
-		entries, err := os.ReadDir(hp)
+		entries, err := e.sys.ReadDir(dir)
 		if err != nil {
 			continue
 		}

@@ -2,7 +2,6 @@ package doctor
 
 import (
 	"fmt"
-	"os"
 	"path"
 	"sort"
 	"strings"
@@ -52,11 +51,7 @@ func (e *env) registriesConfig(s *subject) *regConfig {
 	}
 	rc.load(e, rc.main, false)
 	for _, d := range dirs {
-		hp, err := e.sys.Path(d)
-		if err != nil {
-			continue
-		}
-		entries, err := os.ReadDir(hp)
+		entries, err := e.sys.ReadDir(d)
 		if err != nil {
 			continue
 		}

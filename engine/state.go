@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -92,14 +91,11 @@ func (s *stateStore) set(playbook, play, handler string, items []any, pending bo
 
 func (s *stateStore) save() error {
 	dir := filepath.Dir(s.path)
-	if err := os.MkdirAll(s.sys.MustPath(dir), 0o755); err != nil {
+	if err := s.sys.FS().MkdirAll(dir, 0o755, -1, -1); err != nil {
 		return err
 	}
 	if len(s.st.Pending) == 0 {
-		if err := os.Remove(s.sys.MustPath(s.path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		return nil
+		return s.sys.FS().Remove(s.path)
 	}
 	data, err := json.MarshalIndent(s.st, "", "  ")
 	if err != nil {

@@ -2,11 +2,8 @@ package pull
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"path"
 	"strings"
 	"time"
@@ -190,17 +187,5 @@ func value(text, key string) string {
 
 // mkdirAll creates a directory (0755) and its parents under the root.
 func mkdirAll(sys *tasks.System, dir string) error {
-	var missing []string
-	for d := dir; d != "/"; d = path.Dir(d) {
-		if sys.Exists(d) {
-			break
-		}
-		missing = append(missing, d)
-	}
-	for i := len(missing) - 1; i >= 0; i-- {
-		if err := os.Mkdir(sys.MustPath(missing[i]), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-	}
-	return nil
+	return sys.FS().MkdirAll(dir, 0o755, -1, -1)
 }

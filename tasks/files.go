@@ -5,18 +5,28 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"strconv"
 	"syscall"
+
+	"github.com/provision-tool/provision/tasks/hostfs"
 )
 
 // FileAttrs are the ownership and permissions of a file to write. A
 // negative UID or GID keeps the current owner (or root for a new file); a
-// zero Mode keeps the current mode (or 0644 for a new file).
+// zero Mode keeps the current mode (or 0644 for a new file). Only a regular
+// file's attributes are kept, never a link's.
 type FileAttrs struct {
 	Mode fs.FileMode
 	UID  int
 	GID  int
+	// ReplaceLink replaces a symlink or special file at the path with the
+	// new file. Without it a symlink owned by root is written through (a
+	// distribution's /etc/sysctl.d/99-sysctl.conf -> ../sysctl.conf) and
+	// any other link or special file is refused.
+	ReplaceLink bool
+	// For is the user the file is written for, whose own directories the
+	// write may go through (a home's ~/.config); nil is root.
+	For *hostfs.User
 }
 
 // KeepOwner is FileAttrs that keep owner, group and mode of an existing
@@ -27,84 +37,37 @@ var KeepOwner = FileAttrs{UID: -1, GID: -1}
 // file in the same directory, is synced, renamed over p, and the directory
 // is synced. Readers see the old or the new file, never a mix. When backup
 // is not "", the old content is first kept there (atomically too), as
-// shadow keeps /etc/subuid-. Missing parent directories are an error.
+// shadow keeps /etc/subuid-. Missing parent directories are an error. See
+// package hostfs for the rules on links and directories on the way.
 func (s *System) WriteFile(p string, data []byte, attrs FileAttrs, backup string) error {
-	hp, err := s.Path(p)
-	if err != nil {
-		return err
-	}
-	mode, uid, gid := attrs.Mode, attrs.UID, attrs.GID
-	if st, err := os.Lstat(hp); err == nil {
-		if mode == 0 {
-			mode = st.Mode().Perm() | st.Mode()&(fs.ModeSetuid|fs.ModeSetgid|fs.ModeSticky)
-		}
-		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
-			if uid < 0 {
-				uid = int(sys.Uid)
-			}
-			if gid < 0 {
-				gid = int(sys.Gid)
-			}
-		}
-		if backup != "" && st.Mode().IsRegular() {
-			old, err := os.ReadFile(hp)
-			if err != nil {
-				return err
-			}
-			if err := s.WriteFile(backup, old, FileAttrs{Mode: st.Mode().Perm(), UID: uid, GID: gid}, ""); err != nil {
-				return fmt.Errorf("backup %s: %w", backup, err)
-			}
-		}
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if mode == 0 {
-		mode = 0o644
-	}
-	if uid < 0 {
-		uid = 0
-	}
-	if gid < 0 {
-		gid = 0
-	}
-	return writeAtomic(hp, data, mode, uid, gid)
-}
-
-func writeAtomic(hp string, data []byte, mode fs.FileMode, uid, gid int) (err error) {
-	dir := filepath.Dir(hp)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(hp)+".provision-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if os.Geteuid() == 0 {
-		if err = f.Chown(uid, gid); err != nil {
+	fsys := s.FS().For(attrs.For)
+	if backup != "" {
+		if err := s.backup(fsys, p, backup); err != nil {
 			return err
 		}
 	}
-	// Chmod after chown: chown clears setuid bits.
-	if err = f.Chmod(mode); err != nil {
+	_, err := fsys.WriteFile(p, data, hostfs.Attrs{Mode: attrs.Mode, UID: attrs.UID, GID: attrs.GID, ReplaceLink: attrs.ReplaceLink})
+	return err
+}
+
+// backup copies the regular file p, with its mode and owner, to backup.
+func (s *System) backup(fsys hostfs.FS, p, backup string) error {
+	st, err := fsys.Lstat(p)
+	if errors.Is(err, fs.ErrNotExist) || err == nil && !st.Mode().IsRegular() {
+		return nil
+	}
+	if err != nil {
 		return err
 	}
-	if err = f.Sync(); err != nil {
+	old, err := fsys.ReadFile(p)
+	if err != nil {
 		return err
 	}
-	if err = f.Close(); err != nil {
-		return err
+	uid, gid := FileOwner(st)
+	if _, err := fsys.WriteFile(backup, old, hostfs.Attrs{Mode: st.Mode().Perm(), UID: uid, GID: gid}); err != nil {
+		return fmt.Errorf("backup %s: %w", backup, err)
 	}
-	if err = os.Rename(tmp, hp); err != nil {
-		return err
-	}
-	return SyncDir(dir)
+	return nil
 }
 
 // SyncDir fsyncs a directory so that a rename in it is durable.

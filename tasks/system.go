@@ -5,17 +5,17 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/provision-tool/provision/facts"
+	"github.com/provision-tool/provision/tasks/hostfs"
 )
 
 // System is the host a task runs on, as modules see it: a filesystem rooted
 // at Root, a command runner and the host's facts. On a live host Root is
 // "/"; tests root it in a temp dir and give it a recording Runner. Modules
-// reach files only through System's methods (or sys.Path) so that both work.
+// reach files only through System's methods and sys.FS(), never os.*, so
+// that both work and no path leaves Root.
 type System struct {
 	// Root is the directory that stands for "/" on this host.
 	Root string
@@ -58,17 +58,20 @@ func (s *System) Logf() Logger {
 	return s.Log
 }
 
-// Path maps an absolute host path to the path under Root. It refuses
-// relative paths, which would depend on the agent's working directory.
+// FS is the host's file system under Root, for changes made by root:
+// every module reads and writes host files through it (or through the
+// System methods below, which use it). See package hostfs for the rules.
+func (s *System) FS() hostfs.FS {
+	return hostfs.FS{Root: s.Root}
+}
+
+// Path maps an absolute host path to the path under Root, with every
+// symlink resolved inside Root (an absolute link in an image tree stays in
+// the tree). It refuses relative paths, which would depend on the agent's
+// working directory. The result is a plain string: use it only to show or
+// to pass to programs, and the System or FS methods to touch files.
 func (s *System) Path(p string) (string, error) {
-	if !filepath.IsAbs(p) {
-		return "", fmt.Errorf("path %q is not absolute", p)
-	}
-	p = filepath.Clean(p)
-	if s.Root == "" || s.Root == "/" {
-		return p, nil
-	}
-	return filepath.Join(s.Root, p), nil
+	return s.FS().Resolve(p)
 }
 
 // MustPath is Path for paths the module itself names (constants such as
@@ -81,14 +84,10 @@ func (s *System) MustPath(p string) string {
 	return hp
 }
 
-// ReadFile reads a host file. A missing file is reported with
-// errors.Is(err, fs.ErrNotExist).
+// ReadFile reads a regular host file, following links inside Root. A
+// missing file is reported with errors.Is(err, fs.ErrNotExist).
 func (s *System) ReadFile(p string) ([]byte, error) {
-	hp, err := s.Path(p)
-	if err != nil {
-		return nil, err
-	}
-	return os.ReadFile(hp)
+	return s.FS().ReadFile(p)
 }
 
 // ReadFileIfExists reads a host file, returning exists=false and no error
@@ -103,20 +102,17 @@ func (s *System) ReadFileIfExists(p string) (data []byte, exists bool, err error
 
 // Lstat stats a host path without following a final symlink.
 func (s *System) Lstat(p string) (fs.FileInfo, error) {
-	hp, err := s.Path(p)
-	if err != nil {
-		return nil, err
-	}
-	return os.Lstat(hp)
+	return s.FS().Lstat(p)
 }
 
-// Stat stats a host path.
+// Stat stats a host path, following links inside Root.
 func (s *System) Stat(p string) (fs.FileInfo, error) {
-	hp, err := s.Path(p)
-	if err != nil {
-		return nil, err
-	}
-	return os.Stat(hp)
+	return s.FS().Stat(p)
+}
+
+// ReadDir lists a host directory sorted by name.
+func (s *System) ReadDir(p string) ([]fs.DirEntry, error) {
+	return s.FS().ReadDir(p)
 }
 
 // Exists reports whether a host path exists (without following a final

@@ -558,11 +558,7 @@ func checkOtherRegistriesFiles(sys *tasks.System, dropIn string, p *tasks.Plan) 
 			p.Warn(fmt.Sprintf("%s uses the deprecated v1 format (%s); podman still reads it, but only v2 supports mirrors and prefixes", main, strings.Join(k.v1, ", ")))
 		}
 	}
-	hdir, err := sys.Path(dir)
-	if err != nil {
-		return err
-	}
-	entries, err := os.ReadDir(hdir)
+	entries, err := sys.ReadDir(dir)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("reading registries.conf.d: %w", err)
 	}
@@ -596,11 +592,7 @@ func (r *Registries) Apply(_ context.Context, sys *tasks.System, p tasks.Plan) e
 		return errors.New("registries: plan has no rendered content")
 	}
 	if data.mkdir {
-		hdir, err := sys.Path(filepath.Dir(r.Path))
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(hdir, 0o755); err != nil {
+		if err := sys.FS().MkdirAll(filepath.Dir(r.Path), 0o755, 0, 0); err != nil {
 			return err
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -449,11 +448,7 @@ func (s *Storage) Apply(_ context.Context, sys *tasks.System, p tasks.Plan) erro
 	attrs := tasks.KeepOwner
 	if !data.exists {
 		attrs = tasks.FileAttrs{Mode: 0o644, UID: 0, GID: 0}
-		dir, err := sys.Path(filepath.Dir(StorageConf))
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if err := sys.FS().MkdirAll(filepath.Dir(StorageConf), 0o755, 0, 0); err != nil {
 			return err
 		}
 	}

@@ -12,19 +12,18 @@ package files
 
 import (
 	"bytes"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
 	"unicode/utf8"
 
 	"github.com/provision-tool/provision/tasks"
+	"github.com/provision-tool/provision/tasks/hostfs"
 )
 
 // Default modes for what the modules create when no mode is given. They do
@@ -130,6 +129,9 @@ type op struct {
 	// OwnerName and GroupName are names Check could not resolve; Apply
 	// resolves them into UID and GID.
 	OwnerName, GroupName string
+	// ForUID and ForGID are the owner and group the task asks for, changed
+	// or not (-1 or 0: none): the change is made for that user.
+	ForUID, ForGID int
 }
 
 type opKind int
@@ -219,6 +221,7 @@ func groupName(sys *tasks.System, gid int) string {
 // fi is the existing path, or nil when it will be created, in which case
 // every requested attribute is a change from "".
 func planAttrs(sys *tasks.System, p *tasks.Plan, o *op, fi fs.FileInfo, a attrs) {
+	o.ForUID, o.ForGID = a.UID, a.GID
 	if a.Mode != nil {
 		switch {
 		case fi == nil:
@@ -410,9 +413,10 @@ func apply(sys *tasks.System, p tasks.Plan) error {
 		}
 		o.GID = gid
 	}
+	fsys := sys.FS().For(owner(o))
 	switch o.Kind {
 	case opWrite:
-		fa := tasks.FileAttrs{UID: o.UID, GID: o.GID}
+		fa := tasks.FileAttrs{UID: o.UID, GID: o.GID, ReplaceLink: true, For: owner(o)}
 		if o.Mode != nil {
 			fa.Mode = fileMode(*o.Mode)
 		}
@@ -421,104 +425,76 @@ func apply(sys *tasks.System, p tasks.Plan) error {
 		}
 		if o.Mode != nil && *o.Mode == 0 {
 			// WriteFile reads a zero mode as "keep": set 0000 ourselves.
-			return os.Chmod(sys.MustPath(o.Path), 0)
+			var zero fs.FileMode
+			return fsys.Chown(o.Path, -1, -1, &zero)
 		}
 		return nil
 	case opAttrs:
-		hp, err := sys.Path(o.Path)
-		if err != nil {
-			return err
-		}
-		return setAttrs(hp, o, true)
+		return setAttrs(fsys, o)
 	case opMkdir:
-		hp, err := sys.Path(o.Path)
-		if err != nil {
-			return err
-		}
-		if err := os.MkdirAll(hp, defaultDirMode); err != nil {
+		if err := fsys.MkdirAll(o.Path, defaultDirMode, -1, -1); err != nil {
 			return err
 		}
 		m := uint32(defaultDirMode)
 		if o.Mode == nil {
 			o.Mode = &m
 		}
-		return setAttrs(hp, o, true)
-	case opRemove, opRemoveAll:
-		hp, err := sys.Path(o.Path)
-		if err != nil {
-			return err
-		}
-		if hp == "/" || hp == filepath.Clean(sys.Root) {
-			return errors.New("refusing to remove /")
-		}
-		if o.Kind == opRemoveAll {
-			err = os.RemoveAll(hp)
-		} else {
-			err = os.Remove(hp)
-		}
-		if err != nil {
-			return err
-		}
-		return tasks.SyncDir(filepath.Dir(hp))
+		return setAttrs(fsys, o)
+	case opRemove:
+		return fsys.Remove(o.Path)
+	case opRemoveAll:
+		return fsys.RemoveAll(o.Path)
 	case opLink:
-		hp, err := sys.Path(o.Path)
-		if err != nil {
-			return err
-		}
-		return swapSymlink(hp, o)
+		return fsys.Symlink(o.Target, o.Path, o.UID, o.GID)
 	}
 	return fmt.Errorf("unknown file operation %d", o.Kind)
 }
 
-// setAttrs chowns (without following a final link) and then chmods hp:
-// chown clears setuid bits, so chmod comes last.
-// When no mode is wanted, setuid and setgid bits that chown cleared are
-// put back: a chown alone must not change the mode.
-func setAttrs(hp string, o *op, chmod bool) error {
-	mode := o.Mode
-	if o.UID >= 0 || o.GID >= 0 {
-		if mode == nil && chmod {
-			if fi, err := os.Lstat(hp); err == nil && fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
-				m := unixMode(fi)
-				mode = &m
-			}
-		}
-		if err := os.Lchown(hp, o.UID, o.GID); err != nil {
-			return err
-		}
+// owner is the user a change is made for: the user the task gives the
+// path to, whose own directories it may then go through; nil is root.
+func owner(o *op) *hostfs.User {
+	uid, gid := o.ForUID, o.ForGID
+	if o.UID > 0 {
+		uid, gid = o.UID, o.GID
 	}
-	if chmod && mode != nil {
-		if err := os.Chmod(hp, fileMode(*mode)); err != nil {
-			return err
-		}
+	if uid <= 0 {
+		return nil
 	}
-	return nil
+	return &hostfs.User{UID: uid, GID: gid}
 }
 
-// swapSymlink makes hp a symlink to o.Target atomically: a temp link in the
-// same directory is renamed over hp, so hp never goes missing.
-func swapSymlink(hp string, o *op) error {
-	dir := filepath.Dir(hp)
-	var tmp string
-	for i := 0; ; i++ {
-		tmp = filepath.Join(dir, "."+filepath.Base(hp)+".provision-"+rand.Text()[:12])
-		err := os.Symlink(o.Target, tmp)
-		if err == nil {
-			break
+// refusal returns a filter for a Check's result that fails the plan now,
+// rather than at Apply, when its change would be refused for going
+// through someone else's directory or link (hostfs.UnsafeError).
+func refusal(sys *tasks.System) func(tasks.Plan, error) (tasks.Plan, error) {
+	return func(p tasks.Plan, err error) (tasks.Plan, error) {
+		o, ok := p.Data.(*op)
+		if err != nil || !ok || o == nil {
+			return p, err
 		}
-		if !errors.Is(err, fs.ErrExist) || i > 10 {
-			return err
+		if err := sys.FS().For(owner(o)).CheckChange(o.Path); err != nil {
+			return tasks.Plan{}, err
+		}
+		return p, nil
+	}
+}
+
+// setAttrs chowns and then chmods o.Path on one open file, never through a
+// link (chown clears setuid bits, so chmod comes last). When no mode is
+// wanted, setuid and setgid bits that chown cleared are put back: a chown
+// alone must not change the mode.
+func setAttrs(fsys hostfs.FS, o *op) error {
+	var mode *fs.FileMode
+	if o.Mode != nil {
+		m := fileMode(*o.Mode)
+		mode = &m
+	} else if o.UID >= 0 || o.GID >= 0 {
+		if fi, err := fsys.Lstat(o.Path); err == nil && fi.Mode()&(fs.ModeSetuid|fs.ModeSetgid) != 0 {
+			m := fileMode(unixMode(fi))
+			mode = &m
 		}
 	}
-	if err := setAttrs(tmp, o, false); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	if err := os.Rename(tmp, hp); err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return tasks.SyncDir(dir)
+	return fsys.Chown(o.Path, o.UID, o.GID, mode)
 }
 
 // missing reports whether err says a path does not exist, including the

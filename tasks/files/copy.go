@@ -139,7 +139,7 @@ func planDest(sys *tasks.System, dest string, data []byte, mode, owner, group st
 	if err != nil {
 		return tasks.Plan{}, err
 	}
-	return planRegular(sys, regularFile{Path: filepath.Clean(dest), Content: data, Attrs: a, Backup: backup})
+	return refusal(sys)(planRegular(sys, regularFile{Path: filepath.Clean(dest), Content: data, Attrs: a, Backup: backup}))
 }
 
 var _ tasks.Task = (*Copy)(nil)

@@ -132,19 +132,20 @@ func (f *File) Check(_ context.Context, sys *tasks.System) (tasks.Plan, error) {
 		return tasks.Plan{}, err
 	}
 	p := filepath.Clean(f.Path)
+	checked := refusal(sys)
 	switch f.state() {
 	case "directory":
-		return planDir(sys, p, a)
+		return checked(planDir(sys, p, a))
 	case "absent":
-		return planAbsent(sys, p, f.Force)
+		return checked(planAbsent(sys, p, f.Force))
 	case "link":
-		return planLink(sys, p, f.Src, a, f.Force)
+		return checked(planLink(sys, p, f.Src, a, f.Force))
 	}
 	var content []byte
 	if f.Content != nil {
 		content = append([]byte{}, *f.Content...)
 	}
-	return planRegular(sys, regularFile{Path: p, Content: content, Attrs: a})
+	return checked(planRegular(sys, regularFile{Path: p, Content: content, Attrs: a}))
 }
 
 // Apply implements tasks.Task.
@@ -206,11 +207,7 @@ func planAbsent(sys *tasks.System, p string, force bool) (tasks.Plan, error) {
 	}
 	o := &op{Kind: opRemove, Path: p, UID: -1, GID: -1}
 	if fi.IsDir() {
-		hp, err := sys.Path(p)
-		if err != nil {
-			return plan, err
-		}
-		entries, err := os.ReadDir(hp)
+		entries, err := sys.ReadDir(p)
 		if err != nil {
 			return plan, err
 		}
@@ -239,11 +236,7 @@ func planLink(sys *tasks.System, p, target string, a attrs, force bool) (tasks.P
 	case err != nil:
 		return plan, err
 	case fi.Mode()&fs.ModeSymlink != 0:
-		hp, err := sys.Path(p)
-		if err != nil {
-			return plan, err
-		}
-		cur, err := os.Readlink(hp)
+		cur, err := sys.FS().Readlink(p)
 		if err != nil {
 			return plan, err
 		}

@@ -59,7 +59,7 @@ func checkOnly(t *testing.T, sys *tasks.System, task tasks.Task) (tasks.Plan, er
 
 func modeOf(t *testing.T, sys *tasks.System, p string) string {
 	t.Helper()
-	fi, err := os.Lstat(sys.MustPath(p))
+	fi, err := os.Lstat(taskstest.HostPath(sys, p))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,14 +68,14 @@ func modeOf(t *testing.T, sys *tasks.System, p string) string {
 
 func chmod(t *testing.T, sys *tasks.System, p string, m fs.FileMode) {
 	t.Helper()
-	if err := os.Chmod(sys.MustPath(p), m); err != nil {
+	if err := os.Chmod(taskstest.HostPath(sys, p), m); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func mkdir(t *testing.T, sys *tasks.System, p string) {
 	t.Helper()
-	if err := os.MkdirAll(sys.MustPath(p), 0o755); err != nil {
+	if err := os.MkdirAll(taskstest.HostPath(sys, p), 0o755); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -83,14 +83,14 @@ func mkdir(t *testing.T, sys *tasks.System, p string) {
 func symlink(t *testing.T, sys *tasks.System, target, p string) {
 	t.Helper()
 	mkdir(t, sys, filepath.Dir(p))
-	if err := os.Symlink(target, sys.MustPath(p)); err != nil {
+	if err := os.Symlink(target, taskstest.HostPath(sys, p)); err != nil {
 		t.Fatal(err)
 	}
 }
 
 func readlink(t *testing.T, sys *tasks.System, p string) string {
 	t.Helper()
-	target, err := os.Readlink(sys.MustPath(p))
+	target, err := os.Readlink(taskstest.HostPath(sys, p))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +101,7 @@ func readlink(t *testing.T, sys *tasks.System, p string) string {
 // in dir.
 func noLeftovers(t *testing.T, sys *tasks.System, dir string) {
 	t.Helper()
-	entries, err := os.ReadDir(sys.MustPath(dir))
+	entries, err := os.ReadDir(taskstest.HostPath(sys, dir))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -226,7 +226,7 @@ func TestFileRegular(t *testing.T) {
 			if m := modeOf(t, sys, "/etc/motd"); m != "0640" {
 				t.Errorf("mode %s, want the old mode kept", m)
 			}
-			if _, err := os.Lstat(sys.MustPath("/etc/motd~")); err == nil {
+			if _, err := os.Lstat(taskstest.HostPath(sys, "/etc/motd~")); err == nil {
 				t.Errorf("backup made without backup: true")
 			}
 		},

@@ -26,7 +26,7 @@ func withAccounts(t *testing.T, sys *tasks.System) {
 
 func ownerOf(t *testing.T, sys *tasks.System, p string) (uid, gid uint32) {
 	t.Helper()
-	fi, err := os.Lstat(sys.MustPath(p))
+	fi, err := os.Lstat(taskstest.HostPath(sys, p))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,7 +50,7 @@ func TestOwner(t *testing.T) {
 	}
 	chown := func(p string, uid, gid int) func(*testing.T, *tasks.System) {
 		return func(t *testing.T, sys *tasks.System) {
-			if err := os.Lchown(sys.MustPath(p), uid, gid); err != nil {
+			if err := os.Lchown(taskstest.HostPath(sys, p), uid, gid); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -145,6 +145,21 @@ func TestOwner(t *testing.T) {
 		task:  &File{Path: "/srv/l", State: "link", Src: "/b", Owner: "alice"},
 		want:  []tasks.Change{{Field: "target", Before: "/a", After: "/b"}},
 		after: wantOwner("/srv/l", 1000, 50),
+	}, {
+		name: "a user's file in their home, owner already right",
+		setup: both(withAccounts, func(t *testing.T, sys *tasks.System) {
+			taskstest.WriteFile(t, sys, "/home/alice/.bashrc", "old\n")
+		}, chown("/home/alice", 1000, 1000), chown("/home/alice/.bashrc", 1000, 1000)),
+		task:  &Copy{Content: str("new\n"), Dest: "/home/alice/.bashrc", Owner: "alice"},
+		want:  []tasks.Change{{Field: "content", Path: "/home/alice/.bashrc", Before: "old\n", After: "new\n"}},
+		after: wantOwner("/home/alice/.bashrc", 1000, 1000),
+	}, {
+		name: "root's file in a user's home is refused",
+		setup: both(withAccounts, func(t *testing.T, sys *tasks.System) {
+			taskstest.WriteFile(t, sys, "/home/alice/x/.keep", "")
+		}, chown("/home/alice", 1000, 1000)),
+		task:    &Copy{Content: str("new\n"), Dest: "/home/alice/x/app.conf"},
+		wantErr: "/home/alice is owned by uid 1000",
 	}})
 }
 

@@ -72,9 +72,9 @@ func TestApplyWithoutPlanData(t *testing.T) {
 func TestModeChangeKeepsInode(t *testing.T) {
 	sys, _ := taskstest.New(t)
 	taskstest.WriteFile(t, sys, "/etc/f", "x")
-	before, _ := os.Stat(sys.MustPath("/etc/f"))
+	before, _ := os.Stat(taskstest.HostPath(sys, "/etc/f"))
 	taskstest.Converge(t, sys, &Copy{Content: str("x"), Dest: "/etc/f", Mode: "0600"})
-	after, _ := os.Stat(sys.MustPath("/etc/f"))
+	after, _ := os.Stat(taskstest.HostPath(sys, "/etc/f"))
 	if !os.SameFile(before, after) {
 		t.Error("file was replaced for a mode change")
 	}

@@ -2,7 +2,6 @@ package pkg
 
 import (
 	"context"
-	"os"
 	"strings"
 
 	"github.com/provision-tool/provision/tasks"
@@ -244,11 +243,7 @@ func (aptBackend) apply(ctx context.Context, sys *tasks.System, d *planData, ref
 // hint says when the package lists are empty, as in a fresh container
 // image: nothing is known until apt-get update has run.
 func (aptBackend) hint(sys *tasks.System) string {
-	dir, err := sys.Path("/var/lib/apt/lists")
-	if err != nil {
-		return ""
-	}
-	entries, _ := os.ReadDir(dir)
+	entries, _ := sys.ReadDir("/var/lib/apt/lists")
 	for _, e := range entries {
 		if strings.Contains(e.Name(), "_Packages") {
 			return ""

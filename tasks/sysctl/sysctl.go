@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -272,11 +271,7 @@ func (s *Sysctl) warnOverrides(sys *tasks.System, p *tasks.Plan) {
 	dirs := []string{"/etc/sysctl.d", "/run/sysctl.d", "/usr/local/lib/sysctl.d", "/usr/lib/sysctl.d", "/lib/sysctl.d"}
 	byName := map[string]string{} // file name -> path of the copy that counts
 	for _, d := range dirs {
-		hd, err := sys.Path(d)
-		if err != nil {
-			continue
-		}
-		entries, _ := os.ReadDir(hd)
+		entries, _ := sys.ReadDir(d)
 		for _, e := range entries {
 			if e.IsDir() || !strings.HasSuffix(e.Name(), ".conf") {
 				continue
@@ -354,11 +349,7 @@ func (s *Sysctl) Apply(_ context.Context, sys *tasks.System, p tasks.Plan) error
 	}
 	if data.write {
 		if data.createDir {
-			hd, err := sys.Path(filepath.Dir(s.File))
-			if err != nil {
-				return err
-			}
-			if err := os.MkdirAll(hd, 0o755); err != nil {
+			if err := sys.FS().MkdirAll(filepath.Dir(s.File), 0o755, 0, 0); err != nil {
 				return err
 			}
 		}
@@ -371,19 +362,10 @@ func (s *Sysctl) Apply(_ context.Context, sys *tasks.System, p tasks.Plan) error
 		}
 	}
 	if data.setLive {
-		hp, err := sys.Path(s.procPath())
-		if err != nil {
-			return err
-		}
-		f, err := os.OpenFile(hp, os.O_WRONLY|os.O_TRUNC, 0)
-		if err != nil {
-			return s.liveError(err)
-		}
-		if _, err := f.WriteString(s.Value + "\n"); err != nil {
-			f.Close()
-			return fmt.Errorf("sysctl %s: write %s: %w", s.Name, s.procPath(), err)
-		}
-		if err := f.Close(); err != nil {
+		if err := sys.FS().Overwrite(s.procPath(), []byte(s.Value+"\n")); err != nil {
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.EROFS) || errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) {
+				return s.liveError(err)
+			}
 			return fmt.Errorf("sysctl %s: write %s: %w", s.Name, s.procPath(), err)
 		}
 	}

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
-	"os"
 	"path"
 	"strings"
 
@@ -166,12 +164,9 @@ func (l *Linger) Apply(ctx context.Context, sys *tasks.System, p tasks.Plan) err
 	if ops.Offline {
 		f := path.Join(lingerDir, ops.User)
 		if !l.want() {
-			if err := os.Remove(sys.MustPath(f)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return err
-			}
-			return nil
+			return sys.FS().Remove(f)
 		}
-		if err := mkdirAllOwned(sys, lingerDir, 0, 0); err != nil {
+		if err := sys.FS().MkdirAll(lingerDir, 0o755, 0, 0); err != nil {
 			return err
 		}
 		return sys.WriteFile(f, nil, tasks.FileAttrs{Mode: 0o644, UID: 0, GID: 0}, "")

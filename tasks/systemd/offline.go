@@ -12,6 +12,7 @@ import (
 	"github.com/coreos/go-systemd/v22/unit"
 
 	"github.com/provision-tool/provision/tasks"
+	"github.com/provision-tool/provision/tasks/hostfs"
 )
 
 // Offline enablement: what `systemctl --root=DIR enable|disable|mask` does
@@ -34,6 +35,8 @@ type linkOp struct {
 	Link   link
 	// Owner of a user scope's links and the directories made for them.
 	UID, GID int
+	// User is the account the links are changed for (nil: root).
+	User *hostfs.User
 }
 
 // unitFile is a unit file found on the search path.
@@ -55,7 +58,7 @@ func resolve(sys *tasks.System, p string) (string, error) {
 		if fi.Mode()&fs.ModeSymlink == 0 {
 			return p, nil
 		}
-		t, err := os.Readlink(sys.MustPath(p))
+		t, err := sys.FS().Readlink(p)
 		if err != nil {
 			return "", err
 		}
@@ -86,7 +89,7 @@ func resolveDirs(sys *tasks.System, p string) string {
 				if err != nil || fi.Mode()&fs.ModeSymlink == 0 {
 					break
 				}
-				t, err := os.Readlink(sys.MustPath(next))
+				t, err := sys.FS().Readlink(next)
 				if err != nil {
 					break
 				}
@@ -361,7 +364,7 @@ func enabledLinksPresent(sys *tasks.System, sc scope, name string) ([]link, erro
 			}
 		}
 	}
-	ents, err := os.ReadDir(sys.MustPath(cfg))
+	ents, err := sys.ReadDir(cfg)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -374,14 +377,14 @@ func enabledLinksPresent(sys *tasks.System, sc scope, name string) ([]link, erro
 		if !e.IsDir() || !(strings.HasSuffix(n, ".wants") || strings.HasSuffix(n, ".requires") || strings.HasSuffix(n, ".upholds")) {
 			continue
 		}
-		sub, err := os.ReadDir(sys.MustPath(path.Join(cfg, n)))
+		sub, err := sys.ReadDir(path.Join(cfg, n))
 		if err != nil {
 			return nil, err
 		}
 		for _, s := range sub {
 			if names[s.Name()] && s.Type()&fs.ModeSymlink != 0 {
 				p := path.Join(cfg, n, s.Name())
-				t, _ := os.Readlink(sys.MustPath(p))
+				t, _ := sys.FS().Readlink(p)
 				out = append(out, link{Path: p, Target: t})
 			}
 		}
@@ -407,57 +410,30 @@ func ownerOf(sc scope) (int, int) {
 // by the scope's user) and replacing a wrong link atomically.
 func applyLinkOps(sys *tasks.System, ops []linkOp) error {
 	for _, op := range ops {
-		hp := sys.MustPath(op.Link.Path)
+		fsys := sys.FS().For(op.User)
 		if op.Remove {
-			if err := os.Remove(hp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			if err := fsys.Remove(op.Link.Path); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := mkdirAllOwned(sys, path.Dir(op.Link.Path), op.UID, op.GID); err != nil {
+		if err := fsys.MkdirAll(path.Dir(op.Link.Path), 0o755, op.UID, op.GID); err != nil {
 			return err
 		}
-		tmp := hp + ".provision-tmp"
-		os.Remove(tmp)
-		if err := os.Symlink(op.Link.Target, tmp); err != nil {
-			return err
-		}
-		if os.Geteuid() == 0 {
-			if err := os.Lchown(tmp, op.UID, op.GID); err != nil {
-				os.Remove(tmp)
-				return err
-			}
-		}
-		if err := os.Rename(tmp, hp); err != nil {
-			os.Remove(tmp)
+		if err := fsys.Symlink(op.Link.Target, op.Link.Path, op.UID, op.GID); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// mkdirAllOwned creates dir and its missing parents with mode 0755, owned
-// by uid:gid when running as root.
-func mkdirAllOwned(sys *tasks.System, dir string, uid, gid int) error {
-	var missing []string
-	for d := dir; d != "/" && d != "."; d = path.Dir(d) {
-		if _, err := sys.Lstat(d); err == nil {
-			break
-		}
-		missing = append(missing, d)
+// userOf is the account a scope's files are changed for: nil (root) for
+// the system manager, else the user with their home.
+func userOf(sc scope) *hostfs.User {
+	if !sc.user() {
+		return nil
 	}
-	for i := len(missing) - 1; i >= 0; i-- {
-		hp := sys.MustPath(missing[i])
-		if err := os.Mkdir(hp, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-			return err
-		}
-		if os.Geteuid() == 0 {
-			if err := os.Chown(hp, uid, gid); err != nil {
-				return err
-			}
-		}
-	}
-	return nil
+	return &hostfs.User{UID: int(sc.UID), GID: int(sc.GID), Home: sc.Home}
 }
 
 // offlineEnable plans the link changes for enabled (true/false) offline.
@@ -478,7 +454,7 @@ func offlineEnable(sys *tasks.System, sc scope, name string, enabled bool) ([]li
 				if fi, err := sys.Lstat(l.Path); err == nil && fi.Mode()&fs.ModeSymlink == 0 {
 					return nil, false, fmt.Errorf("cannot link %s: a file that is not a symlink is in the way", l.Path)
 				}
-				ops = append(ops, linkOp{Link: l, UID: uid, GID: gid})
+				ops = append(ops, linkOp{Link: l, UID: uid, GID: gid, User: userOf(sc)})
 			}
 		}
 		return ops, false, nil
@@ -489,7 +465,7 @@ func offlineEnable(sys *tasks.System, sc scope, name string, enabled bool) ([]li
 	}
 	var ops []linkOp
 	for _, l := range have {
-		ops = append(ops, linkOp{Remove: true, Link: l})
+		ops = append(ops, linkOp{Remove: true, Link: l, User: userOf(sc)})
 	}
 	return ops, false, nil
 }
@@ -501,7 +477,7 @@ func offlineMask(sys *tasks.System, sc scope, name string, masked bool) ([]linkO
 	fi, err := sys.Lstat(p)
 	isMask := false
 	if err == nil && fi.Mode()&fs.ModeSymlink != 0 {
-		t, _ := os.Readlink(sys.MustPath(p))
+		t, _ := sys.FS().Readlink(p)
 		isMask = t == "/dev/null"
 	}
 	switch {
@@ -510,9 +486,9 @@ func offlineMask(sys *tasks.System, sc scope, name string, masked bool) ([]linkO
 	case masked && err == nil:
 		return nil, fmt.Errorf("cannot mask %s: %s exists (remove the unit file first)", name, p)
 	case masked:
-		return []linkOp{{Link: link{Path: p, Target: "/dev/null"}, UID: uid, GID: gid}}, nil
+		return []linkOp{{Link: link{Path: p, Target: "/dev/null"}, UID: uid, GID: gid, User: userOf(sc)}}, nil
 	}
-	return []linkOp{{Remove: true, Link: link{Path: p, Target: "/dev/null"}}}, nil
+	return []linkOp{{Remove: true, Link: link{Path: p, Target: "/dev/null"}, User: userOf(sc)}}, nil
 }
 
 // describeLinks renders link operations for a plan's After value.

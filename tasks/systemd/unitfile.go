@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/provision-tool/provision/tasks"
+	"github.com/provision-tool/provision/tasks/hostfs"
 )
 
 func init() {
@@ -136,6 +137,16 @@ func (u *Unit) dest(sc scope) string {
 	return path.Join(dir, u.Name+".d", d)
 }
 
+// owner is the account the file is changed for: the scope's user, who
+// must keep to their home unless the task gives an explicit path.
+func (u *Unit) owner(sc scope) *hostfs.User {
+	o := userOf(sc)
+	if o != nil && u.Path != "" {
+		o.Home = ""
+	}
+	return o
+}
+
 // unitWrite is what Apply does.
 type unitWrite struct {
 	Path     string
@@ -147,6 +158,9 @@ type unitWrite struct {
 	WriteContent bool
 	// Replan: the user did not exist at Check.
 	Replan bool
+	// User is the account the file is written for (nil: root); its Home
+	// is set when the file goes to the default place in that home.
+	User *hostfs.User
 }
 
 // Check implements tasks.Task.
@@ -186,7 +200,7 @@ func (u *Unit) Check(_ context.Context, sys *tasks.System) (tasks.Plan, error) {
 	if u.State == "absent" {
 		if exists {
 			p.Changes = append(p.Changes, tasks.Change{Field: "content", Path: dest, Before: string(old), After: ""})
-			p.Data = &unitWrite{Path: dest, Remove: true}
+			p.Data = &unitWrite{Path: dest, Remove: true, User: u.owner(sc)}
 		}
 		return p, nil
 	}
@@ -200,6 +214,7 @@ func (u *Unit) Check(_ context.Context, sys *tasks.System) (tasks.Plan, error) {
 	}
 	w := &unitWrite{Path: dest, Content: []byte(text), Mode: fs.FileMode(mode)}
 	w.UID, w.GID = ownerOf(sc)
+	w.User = u.owner(sc)
 	if !exists || !bytes.Equal(old, w.Content) {
 		p.Changes = append(p.Changes, tasks.Change{Field: "content", Path: dest, Before: string(old), After: text})
 		w.WriteContent = true
@@ -216,9 +231,13 @@ func (u *Unit) Check(_ context.Context, sys *tasks.System) (tasks.Plan, error) {
 			p.Add("owner", fmt.Sprintf("%d:%d", uid, gid), fmt.Sprintf("%d:%d", w.UID, w.GID))
 		}
 	}
-	if !p.Empty() {
-		p.Data = w
+	if p.Empty() {
+		return p, nil
 	}
+	if err := w.fs(sys).CheckChange(dest); err != nil {
+		return tasks.Plan{}, err
+	}
+	p.Data = w
 	return p, nil
 }
 
@@ -268,24 +287,35 @@ func (u *Unit) Apply(_ context.Context, sys *tasks.System, p tasks.Plan) error {
 		return u.Apply(context.Background(), sys, again)
 	}
 	if w.Remove {
-		if err := os.Remove(sys.MustPath(w.Path)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-			return err
-		}
-		return nil
+		return w.fs(sys).Remove(w.Path)
 	}
-	if err := mkdirAllOwned(sys, path.Dir(w.Path), w.UID, w.GID); err != nil {
+	if err := w.mkdir(sys); err != nil {
 		return err
 	}
 	if w.WriteContent {
-		return sys.WriteFile(w.Path, w.Content, tasks.FileAttrs{Mode: w.Mode, UID: w.UID, GID: w.GID}, "")
+		return sys.WriteFile(w.Path, w.Content, tasks.FileAttrs{Mode: w.Mode, UID: w.UID, GID: w.GID, For: w.User}, "")
 	}
-	hp := sys.MustPath(w.Path)
-	if os.Geteuid() == 0 {
-		if err := os.Chown(hp, w.UID, w.GID); err != nil {
+	mode := w.Mode
+	return w.fs(sys).Chown(w.Path, w.UID, w.GID, &mode)
+}
+
+// fs is the host's files as the unit's owner may change them.
+func (w *unitWrite) fs(sys *tasks.System) hostfs.FS { return sys.FS().For(w.User) }
+
+// mkdir creates the file's missing directories: for a user's unit, the
+// home (as the passwd entry says) and below it the user's own directories.
+func (w *unitWrite) mkdir(sys *tasks.System) error {
+	dir := path.Dir(w.Path)
+	if u := w.User; u != nil && u.Home != "" {
+		if err := sys.FS().MkdirAll(path.Dir(u.Home), 0o755, 0, 0); err != nil {
+			return err
+		}
+		owner := &hostfs.User{UID: u.UID, GID: u.GID}
+		if err := sys.FS().For(owner).MkdirAll(u.Home, 0o755, u.UID, u.GID); err != nil {
 			return err
 		}
 	}
-	return os.Chmod(hp, w.Mode)
+	return w.fs(sys).MkdirAll(dir, 0o755, w.UID, w.GID)
 }
 
 var _ tasks.Task = (*Unit)(nil)

@@ -26,6 +26,12 @@ func New(t testing.TB) (*tasks.System, *FakeRunner) {
 	return &tasks.System{Root: root, Runner: run, Facts: facts.New(root), SourceDir: root}, run
 }
 
+// HostPath is the path of p under the test root, without resolving any
+// link: for tests that set up or inspect links themselves.
+func HostPath(sys *tasks.System, p string) string {
+	return filepath.Join(sys.Root, filepath.Clean("/"+p))
+}
+
 // WriteFile writes a file under the system's root, creating directories.
 func WriteFile(t testing.TB, sys *tasks.System, path, content string) {
 	t.Helper()

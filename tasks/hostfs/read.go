@@ -1,0 +1,220 @@
+package hostfs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	securejoin "github.com/cyphar/filepath-securejoin"
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	"golang.org/x/sys/unix"
+)
+
+// FS is a host's file system seen through Root.
+type FS struct {
+	// Root is the directory that stands for "/"; "" means "/".
+	Root string
+	// User is the account changes are made for; nil means root (the
+	// agent itself). See the package documentation.
+	User *User
+}
+
+// User is an account that may own the directories a change goes through.
+type User struct {
+	UID, GID int
+	// Home, when set, is the host path every change must land in.
+	Home string
+}
+
+// For returns f making its changes for u.
+func (f FS) For(u *User) FS {
+	f.User = u
+	return f
+}
+
+func (f FS) root() string {
+	if f.Root == "" {
+		return "/"
+	}
+	return filepath.Clean(f.Root)
+}
+
+// clean checks that p is an absolute host path and cleans it lexically.
+func clean(p string) (string, error) {
+	if !filepath.IsAbs(p) {
+		return "", fmt.Errorf("path %q is not absolute", p)
+	}
+	if strings.IndexByte(p, 0) >= 0 {
+		return "", fmt.Errorf("path %q contains NUL", p)
+	}
+	return filepath.Clean(p), nil
+}
+
+// Resolve returns the path under Root that the host path p names, with
+// every symlink resolved inside Root. The result is a string, so it is only
+// as safe as the tree is still when it is used: prefer the other methods.
+func (f FS) Resolve(p string) (string, error) {
+	p, err := clean(p)
+	if err != nil {
+		return "", err
+	}
+	return securejoin.SecureJoin(f.root(), p)
+}
+
+// open returns an O_PATH handle on p, following links inside Root.
+func (f FS) open(p string) (*os.File, error) {
+	p, err := clean(p)
+	if err != nil {
+		return nil, err
+	}
+	h, err := pathrs.OpenInRoot(f.root(), p)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: p, Err: unwrapErrno(err)}
+	}
+	return h, nil
+}
+
+// openNoFollow returns an O_PATH handle on p itself: links on the way are
+// followed inside Root, a final link is not.
+func (f FS) openNoFollow(p string) (*os.File, error) {
+	p, err := clean(p)
+	if err != nil {
+		return nil, err
+	}
+	if p == "/" {
+		return f.open(p)
+	}
+	dir, err := f.open(filepath.Dir(p))
+	if err != nil {
+		return nil, err
+	}
+	defer dir.Close()
+	fd, err := unix.Openat(int(dir.Fd()), filepath.Base(p), unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: p, Err: err}
+	}
+	return os.NewFile(uintptr(fd), p), nil
+}
+
+// unwrapErrno keeps the errno of err so that errors.Is works on it.
+func unwrapErrno(err error) error {
+	var errno unix.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return err
+}
+
+// Stat stats p, following links inside Root.
+func (f FS) Stat(p string) (fs.FileInfo, error) {
+	h, err := f.open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	return h.Stat()
+}
+
+// Lstat stats p without following a final link.
+func (f FS) Lstat(p string) (fs.FileInfo, error) {
+	h, err := f.openNoFollow(p)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	return h.Stat()
+}
+
+// ReadFile reads the regular file p, following links inside Root. Anything
+// but a regular file is an error, and is never opened for reading.
+func (f FS) ReadFile(p string) ([]byte, error) {
+	h, err := f.open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	r, err := reopen(h, unix.O_RDONLY)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	return io.ReadAll(r)
+}
+
+// reopen opens the regular file or directory h refers to for real I/O.
+func reopen(h *os.File, flags int) (*os.File, error) {
+	fi, err := h.Stat()
+	if err != nil {
+		return nil, err
+	}
+	want := fi.Mode().IsRegular()
+	if flags&unix.O_DIRECTORY != 0 {
+		want = fi.IsDir()
+	}
+	if !want {
+		return nil, &fs.PathError{Op: "open", Path: h.Name(), Err: fmt.Errorf("is a %s", Kind(fi))}
+	}
+	return pathrs.Reopen(h, flags|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC)
+}
+
+// ReadDir lists the directory p sorted by name, following links inside
+// Root.
+func (f FS) ReadDir(p string) ([]fs.DirEntry, error) {
+	h, err := f.open(p)
+	if err != nil {
+		return nil, err
+	}
+	defer h.Close()
+	d, err := reopen(h, unix.O_RDONLY|unix.O_DIRECTORY)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+	ents, err := d.ReadDir(-1)
+	slices.SortFunc(ents, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	return ents, err
+}
+
+// Readlink returns the target of the link p.
+func (f FS) Readlink(p string) (string, error) {
+	h, err := f.openNoFollow(p)
+	if err != nil {
+		return "", err
+	}
+	defer h.Close()
+	return readlinkFd(int(h.Fd()), p)
+}
+
+func readlinkFd(fd int, p string) (string, error) {
+	buf := make([]byte, unix.PathMax)
+	n, err := unix.Readlinkat(fd, "", buf)
+	if err != nil {
+		return "", &fs.PathError{Op: "readlink", Path: p, Err: err}
+	}
+	return string(buf[:n]), nil
+}
+
+// Kind names the type of a file for messages: file, directory, link,
+// fifo, socket, device.
+func Kind(fi fs.FileInfo) string {
+	switch m := fi.Mode(); {
+	case m.IsRegular():
+		return "file"
+	case m.IsDir():
+		return "directory"
+	case m&fs.ModeSymlink != 0:
+		return "link"
+	case m&fs.ModeNamedPipe != 0:
+		return "fifo"
+	case m&fs.ModeSocket != 0:
+		return "socket"
+	case m&fs.ModeDevice != 0:
+		return "device"
+	}
+	return "special file"
+}
