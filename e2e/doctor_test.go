@@ -356,6 +356,18 @@ func TestDoctorBrokenHostThenFixed(t *testing.T) {
 	if after.jsonCode != 0 && after.jsonCode != 2 || after.humanCode != after.jsonCode {
 		t.Errorf("doctor after the fixes: exit %d (json) and %d (human), want 0 or 2", after.jsonCode, after.humanCode)
 	}
+	// Back to back on an unchanged host, the doctor says the same thing:
+	// users without a session (dave logged in earlier, the others never)
+	// get a runtime dir of the doctor's, gone again afterwards.
+	again := runDoctor(t, h, "once more")
+	for _, st := range []doctor.Status{doctor.Pass, doctor.Warn, doctor.Fail, doctor.Skip} {
+		if a, b := after.withStatus(st), again.withStatus(st); !slices.Equal(a, b) {
+			t.Errorf("two doctor runs back to back differ in %s:\n  %q\n  %q", st, a, b)
+		}
+	}
+	if left := h.SSH(t, "ls -d /tmp/provision-doctor-* 2>/dev/null || true"); left != "" {
+		t.Errorf("the doctor left its runtime dirs behind: %s", left)
+	}
 	// What this test host cannot avoid: its cgroup hierarchy is v1
 	// (hybrid; systemd-nspawn on a host without the unified hierarchy),
 	// and users who run no services and are not logged in have no linger
