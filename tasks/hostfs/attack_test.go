@@ -598,3 +598,31 @@ func TestAttackChownRemoveLinkItself(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestAttacksWithoutOpenat2 runs the read attacks again on securejoin's
+// walk, which kernels without openat2(2) (before 5.6) or a seccomp filter
+// that refuses it get.
+func TestAttacksWithoutOpenat2(t *testing.T) {
+	noOpenat2.Store(true)
+	t.Cleanup(func() { noOpenat2.Store(false) })
+	for name, attack := range map[string]func(*testing.T){
+		"absolute link": TestAttackAbsoluteLinkUnderRoot, "etc is a link": TestAttackEtcIsAbsoluteLink,
+		"var/run": TestAttackVarRunUnderRoot, "dot-dot": TestAttackDotDot, "proc links": TestAttackProcLinks,
+		"fifo and device": TestAttackFIFOAndDevice, "dangling link": TestAttackDanglingLink,
+	} {
+		t.Run(name, attack)
+	}
+}
+
+// TestOpenat2InUse: where the kernel has openat2(2), reads take it (one
+// system call), not the walk.
+func TestOpenat2InUse(t *testing.T) {
+	if !probeOpenat2() {
+		t.Skip("no openat2(2) here: reads take securejoin's walk (TestAttacksWithoutOpenat2)")
+	}
+	h, err := openat2InRoot(t.TempDir(), "/", unix.O_PATH)
+	if err != nil || noOpenat2.Load() {
+		t.Fatalf("openat2 not used: %v", err)
+	}
+	h.Close()
+}

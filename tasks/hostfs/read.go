@@ -72,7 +72,10 @@ func (f FS) open(p string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	h, err := pathrs.OpenInRoot(f.root(), p)
+	h, err := openat2InRoot(f.root(), p, unix.O_PATH)
+	if errors.Is(err, errNoOpenat2) {
+		h, err = pathrs.OpenInRoot(f.root(), p)
+	}
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: p, Err: unwrapErrno(err)}
 	}
@@ -138,28 +141,12 @@ func (f FS) ReadFile(p string) ([]byte, error) {
 		return nil, err
 	}
 	defer h.Close()
-	r, err := reopen(h, unix.O_RDONLY)
+	r, err := f.reopen(p, h, unix.O_RDONLY)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Close()
 	return io.ReadAll(r)
-}
-
-// reopen opens the regular file or directory h refers to for real I/O.
-func reopen(h *os.File, flags int) (*os.File, error) {
-	fi, err := h.Stat()
-	if err != nil {
-		return nil, err
-	}
-	want := fi.Mode().IsRegular()
-	if flags&unix.O_DIRECTORY != 0 {
-		want = fi.IsDir()
-	}
-	if !want {
-		return nil, &fs.PathError{Op: "open", Path: h.Name(), Err: fmt.Errorf("is a %s", Kind(fi))}
-	}
-	return pathrs.Reopen(h, flags|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC)
 }
 
 // ReadDir lists the directory p sorted by name, following links inside
@@ -170,7 +157,7 @@ func (f FS) ReadDir(p string) ([]fs.DirEntry, error) {
 		return nil, err
 	}
 	defer h.Close()
-	d, err := reopen(h, unix.O_RDONLY|unix.O_DIRECTORY)
+	d, err := f.reopen(p, h, unix.O_RDONLY|unix.O_DIRECTORY)
 	if err != nil {
 		return nil, err
 	}

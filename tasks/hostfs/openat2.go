@@ -1,0 +1,96 @@
+package hostfs
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"sync/atomic"
+
+	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
+	"golang.org/x/sys/unix"
+)
+
+// noOpenat2 is set once openat2(2) turned out to be missing (kernels
+// before 5.6, or a seccomp filter); securejoin's walk is used from then on.
+var noOpenat2 atomic.Bool
+
+// errNoOpenat2 says to take the fallback.
+var errNoOpenat2 = errors.New("openat2 is not available")
+
+// openat2InRoot opens p (clean, absolute) inside root with openat2(2) and
+// RESOLVE_IN_ROOT: the kernel resolves every link and ".." as if root were
+// "/", and refuses /proc's magic links. One system call instead of a walk:
+// the no-op run reads dozens of files.
+func openat2InRoot(root, p string, flags int) (*os.File, error) {
+	if noOpenat2.Load() {
+		return nil, errNoOpenat2
+	}
+	dir, err := unix.Open(root, unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: root, Err: err}
+	}
+	defer unix.Close(dir)
+	rel := strings.TrimPrefix(p, "/")
+	if rel == "" {
+		rel = "."
+	}
+	how := &unix.OpenHow{Flags: uint64(flags | unix.O_CLOEXEC), Resolve: unix.RESOLVE_IN_ROOT | unix.RESOLVE_NO_MAGICLINKS}
+	for try := 0; ; try++ {
+		fd, err := unix.Openat2(dir, rel, how)
+		switch {
+		case err == nil:
+			return os.NewFile(uintptr(fd), p), nil
+		case errors.Is(err, unix.EAGAIN) && try < 16:
+			// A rename raced with "..": the kernel asks to try again.
+			continue
+		case errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) && try == 0 && !probeOpenat2():
+			noOpenat2.Store(true)
+			return nil, errNoOpenat2
+		}
+		return nil, &fs.PathError{Op: "open", Path: p, Err: err}
+	}
+}
+
+// probeOpenat2 tells a seccomp filter's EPERM from a real one.
+func probeOpenat2() bool {
+	fd, err := unix.Openat2(unix.AT_FDCWD, "/", &unix.OpenHow{Flags: unix.O_PATH | unix.O_CLOEXEC})
+	if err != nil {
+		return false
+	}
+	unix.Close(fd)
+	return true
+}
+
+// reopen opens the regular file or directory that the O_PATH handle h on
+// p refers to for real I/O. Anything else (a FIFO, a device) is never
+// opened. p is opened again inside the root and must still be the same
+// inode, so a swap after h was taken is an error, not a read of something
+// else.
+func (f FS) reopen(p string, h *os.File, flags int) (*os.File, error) {
+	fi, err := h.Stat()
+	if err != nil {
+		return nil, err
+	}
+	want := fi.Mode().IsRegular()
+	if flags&unix.O_DIRECTORY != 0 {
+		want = fi.IsDir()
+	}
+	if !want {
+		return nil, &fs.PathError{Op: "open", Path: p, Err: fmt.Errorf("is a %s", Kind(fi))}
+	}
+	flags |= unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC
+	r, err := openat2InRoot(f.root(), p, flags)
+	if errors.Is(err, errNoOpenat2) {
+		return pathrs.Reopen(h, flags)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if ri, err := r.Stat(); err != nil || !os.SameFile(fi, ri) {
+		r.Close()
+		return nil, &fs.PathError{Op: "open", Path: p, Err: errors.New("replaced while it was being opened")}
+	}
+	return r, nil
+}
