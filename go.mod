@@ -10,6 +10,7 @@ require (
 	github.com/cyphar/filepath-securejoin v0.7.0
 	github.com/expr-lang/expr v1.17.8
 	github.com/godbus/dbus/v5 v5.1.0
+	github.com/hashicorp/go-multierror v1.1.1
 	github.com/mattn/go-isatty v0.0.24
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/sirupsen/logrus v1.10.2
@@ -20,5 +21,6 @@ require (
 
 require (
 	cyphar.com/go-pathrs v0.2.5 // indirect
+	github.com/hashicorp/errwrap v1.0.0 // indirect
 	golang.org/x/tools v0.39.0 // indirect
 )

@@ -1,7 +1,6 @@
 package testhost
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-multierror"
 	"golang.org/x/sys/unix"
 )
 
@@ -54,7 +54,7 @@ func CleanupStale() error {
 // the cache lock.
 func (h *harness) cleanupStaleLocked(logf func(string, ...any)) error {
 	start := time.Now()
-	var errs []error
+	var errs *multierror.Error
 	did := false
 
 	// 1. Guests left running: SIGTERM each nspawn (clean poweroff), then
@@ -87,10 +87,10 @@ func (h *harness) cleanupStaleLocked(logf func(string, ...any)) error {
 			time.Sleep(100 * time.Millisecond)
 		}
 		if err := killCgroups(dirs, 10*time.Second); err != nil {
-			errs = append(errs, err)
+			errs = multierror.Append(errs, err)
 		}
 		if err := removeCgroups(dirs); err != nil {
-			errs = append(errs, err)
+			errs = multierror.Append(errs, err)
 		}
 	}
 	if len(h.hosts) == 0 {
@@ -103,7 +103,7 @@ func (h *harness) cleanupStaleLocked(logf func(string, ...any)) error {
 	// interrupted mmdebstrap or chroot left), deepest first.
 	mounts, err := mountsUnder(h.cache)
 	if err != nil {
-		errs = append(errs, err)
+		errs = multierror.Append(errs, err)
 	}
 	for _, mp := range mounts {
 		if h.runDir != "" && (mp == h.runDir || strings.HasPrefix(mp, h.runDir+"/")) {
@@ -111,7 +111,7 @@ func (h *harness) cleanupStaleLocked(logf func(string, ...any)) error {
 		}
 		logf("testhost: stale mount %s: unmounting", mp)
 		if err := unmount(mp); err != nil {
-			errs = append(errs, err)
+			errs = multierror.Append(errs, err)
 		}
 		did = true
 	}
@@ -126,7 +126,7 @@ func (h *harness) cleanupStaleLocked(logf func(string, ...any)) error {
 		if strings.HasPrefix(name, bridgePrefix) || (guestLinkRE.MatchString(name) && !h.ownsLink(name)) {
 			logf("testhost: stale link %s: deleting", name)
 			if err := deleteLink(name); err != nil {
-				errs = append(errs, err)
+				errs = multierror.Append(errs, err)
 			}
 			did = true
 		}
@@ -139,7 +139,7 @@ func (h *harness) cleanupStaleLocked(logf func(string, ...any)) error {
 			did = true
 		}
 		if err := restoreSettings(h.cache); err != nil {
-			errs = append(errs, err)
+			errs = multierror.Append(errs, err)
 		}
 	}
 
@@ -153,7 +153,7 @@ func (h *harness) cleanupStaleLocked(logf func(string, ...any)) error {
 			}
 			logf("testhost: stale directory %s: removing", p)
 			if err := removeTree(p); err != nil {
-				errs = append(errs, err)
+				errs = multierror.Append(errs, err)
 			}
 			did = true
 		}
@@ -161,7 +161,7 @@ func (h *harness) cleanupStaleLocked(logf func(string, ...any)) error {
 	if did {
 		h.timings = append(h.timings, timing{"clean up stale run", time.Since(start)})
 	}
-	return errors.Join(errs...)
+	return errs.ErrorOrNil()
 }
 
 // ownsLink reports whether a veth belongs to one of this process's hosts.

@@ -1,11 +1,12 @@
 package testhost
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/go-multierror"
 )
 
 // inotifyGuests is the number of concurrent guests above which the inotify
@@ -87,14 +88,15 @@ func FleetWith(tb testing.TB, kind Kind, n int, opts FleetOptions) []*Host {
 			}(i, h)
 		}
 		wg.Wait()
-		if err := deleteLink(br); err != nil {
-			errs = append(errs, err)
+		err := multierror.Append(nil, errs...)
+		if lerr := deleteLink(br); lerr != nil {
+			err = multierror.Append(err, lerr)
 		} else {
 			hs.mu.Lock()
 			delete(hs.bridges, br)
 			hs.mu.Unlock()
 		}
-		if err := errors.Join(errs...); err != nil {
+		if err := err.ErrorOrNil(); err != nil {
 			tb.Errorf("testhost: stop fleet %s: %v", br, err)
 		}
 		stage(tb, fmt.Sprintf("stop fleet of %d", len(hosts)), start)
@@ -134,7 +136,7 @@ func FleetWith(tb testing.TB, kind Kind, n int, opts FleetOptions) []*Host {
 		}(i, h)
 	}
 	wg.Wait()
-	if err := errors.Join(errs...); err != nil {
+	if err := multierror.Append(nil, errs...).ErrorOrNil(); err != nil {
 		tb.Fatalf("testhost: fleet boot: %v", err)
 	}
 	stage(tb, fmt.Sprintf("boot fleet of %d %s hosts (to sshd)", n, kind), start)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/hashicorp/go-multierror"
 )
 
 // Host settings the harness changes are recorded, with their original
@@ -132,23 +134,23 @@ func restoreSettings(cache string) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
+	var errs *multierror.Error
 	for k, v := range s.Sysctl {
 		if err := writeSysctl(k, v); err != nil {
-			errs = append(errs, err)
+			errs = multierror.Append(errs, err)
 			continue
 		}
 		delete(s.Sysctl, k)
 	}
 	for p, m := range s.FileMode {
 		if err := os.Chmod(p, os.FileMode(m)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			errs = append(errs, err)
+			errs = multierror.Append(errs, err)
 			continue
 		}
 		delete(s.FileMode, p)
 	}
 	if err := saveSettings(cache, s); err != nil {
-		errs = append(errs, err)
+		errs = multierror.Append(errs, err)
 	}
-	return errors.Join(errs...)
+	return errs.ErrorOrNil()
 }
