@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/provision-tool/provision/input"
 	"github.com/provision-tool/provision/playbook"
 )
 
@@ -65,7 +66,7 @@ func CollectFiles(pb *playbook.Playbook) (map[string][]byte, error) {
 		if strings.HasPrefix(clean, "..") {
 			return fmt.Errorf("src %s: must stay inside the playbook's directory", rel)
 		}
-		data, err := os.ReadFile(filepath.Join(pb.Dir, clean))
+		data, err := input.ReadFileLimit(filepath.Join(pb.Dir, clean), input.MaxFileSize)
 		if err != nil {
 			return err
 		}

@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
+
+	"github.com/provision-tool/provision/input"
 )
 
 // selection is a cached pattern result.
@@ -64,7 +65,7 @@ func (inv *Inventory) SelectLimit(pattern, limit string) ([]*Host, error) {
 		return hosts, err
 	}
 	if file, ok := strings.CutPrefix(limit, "@"); ok {
-		data, err := os.ReadFile(file)
+		data, err := input.ReadFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("limit: %w", err)
 		}

@@ -61,15 +61,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, name string) {
 		}
 		rendered := ValueNode(val)
 		rendered.Line, rendered.Column = n.Line, n.Column
-		if s, ok := val.(string); ok && HasTemplate(s) {
-			// The value itself contains braces: take it literally.
-			rendered.Tag = "!!str"
-			if v.Kind() == reflect.String {
-				v.SetString(s)
-				return
-			}
-		}
-		n = rendered
+		// A rendered value is data (host facts, variables, -e values):
+		// it is never rendered again, whatever braces it contains.
+		d.literal = true
+		d.decode(rendered, v, name)
+		d.literal = false
+		return
 	}
 	if n.Tag == "!!null" && v.Kind() != reflect.Interface {
 		v.Set(reflect.Zero(v.Type()))
@@ -131,7 +128,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, name string) {
 			d.fail(n, "%s: %v", name, err)
 			return
 		}
-		if d.render != nil {
+		if d.render != nil && !d.literal {
 			x = d.renderAny(n, x, name)
 		}
 		if x != nil {

@@ -1,8 +1,6 @@
 package playbook
 
 import (
-	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -10,6 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/provision-tool/provision/input"
 	"github.com/provision-tool/provision/tasks"
 )
 
@@ -75,7 +74,7 @@ func (t *Task) DisplayName() string {
 
 // Load reads and validates a playbook file.
 func Load(path string) (*Playbook, error) {
-	data, err := os.ReadFile(path)
+	data, err := input.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -87,14 +86,13 @@ func Load(path string) (*Playbook, error) {
 func Parse(file string, data []byte) (*Playbook, error) {
 	p := &parser{file: file}
 	pb := &Playbook{File: file, Dir: filepath.Dir(file)}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, Errors{yamlError(file, err)}
+	root, errs := input.YAML(file, data)
+	if errs != nil {
+		return nil, errs
 	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
+	if root == nil {
 		return nil, Errors{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "empty playbook: expected a list of plays"}}
 	}
-	root := doc.Content[0]
 	if root.Kind != yaml.SequenceNode {
 		p.errs.Add(p.pos(root), "a playbook is a list of plays, found %s", kindName(root))
 		return nil, p.errs
@@ -108,18 +106,6 @@ func Parse(file string, data []byte) (*Playbook, error) {
 		return nil, p.errs.Sort()
 	}
 	return pb, nil
-}
-
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-func yamlError(file string, err error) *Error {
-	msg := err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		var line int
-		fmt.Sscan(m[1], &line)
-		return &Error{Pos: Pos{File: file, Line: line, Col: 1}, Msg: "invalid YAML: " + m[2]}
-	}
-	return &Error{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
 }
 
 type parser struct {

@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/provision-tool/provision/agent"
 	"github.com/provision-tool/provision/doctor"
 	"github.com/provision-tool/provision/facts"
+	"github.com/provision-tool/provision/input"
 	"github.com/provision-tool/provision/playbook"
 	"github.com/provision-tool/provision/report"
 	"github.com/provision-tool/provision/tasks"
@@ -72,8 +74,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "facts":
 		return e.facts(rest)
 	case "doctor":
+		graceful.Store(true)
 		return e.doctor(ctx, rest)
 	case "pull":
+		graceful.Store(true)
 		return e.pullCmd(ctx, rest)
 	case "status":
 		return e.status(rest)
@@ -81,6 +85,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.doc(rest)
 	case "agent":
 		// The host side of a remote run, started by the controller over SSH.
+		graceful.Store(true)
 		return agent.Serve(ctx, stdin, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "provision", version)
@@ -128,43 +133,92 @@ func (l *listFlag) Set(s string) error {
 type extraVars struct{ vars map[string]any }
 
 func (x *extraVars) String() string { return "" }
+
+// Set adds one -e: @file (YAML or JSON), a JSON object, or key=value
+// pairs split as a shell would split them (Ansible's parse_kv).
 func (x *extraVars) Set(s string) error {
 	if x.vars == nil {
 		x.vars = map[string]any{}
 	}
-	if strings.HasPrefix(s, "@") {
-		data, err := os.ReadFile(s[1:])
-		if err != nil {
-			return err
+	var m map[string]any
+	var err error
+	switch {
+	case strings.HasPrefix(s, "@"):
+		m, err = varsFile(s[1:])
+	case strings.HasPrefix(strings.TrimSpace(s), "{"):
+		if err = json.Unmarshal([]byte(s), &m); err != nil {
+			err = fmt.Errorf("-e %s: %v", s, err)
 		}
-		var m map[string]any
-		if err := yaml.Unmarshal(data, &m); err != nil {
-			return fmt.Errorf("%s: %v", s[1:], err)
-		}
-		for k, v := range m {
-			x.vars[k] = v
-		}
-		return nil
+	default:
+		m, err = parseKV(s)
 	}
-	if strings.HasPrefix(strings.TrimSpace(s), "{") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(s), &m); err != nil {
-			return fmt.Errorf("-e %s: %v", s, err)
-		}
-		for k, v := range m {
-			x.vars[k] = v
-		}
-		return nil
+	if err != nil {
+		return err
 	}
-	for _, kv := range strings.Fields(s) {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return fmt.Errorf("-e %q: want key=value, @file or a JSON object", kv)
-		}
+	for k, v := range m {
 		x.vars[k] = v
 	}
 	return nil
 }
+
+// varsFile reads an -e @file: one YAML (or JSON) mapping.
+func varsFile(path string) (map[string]any, error) {
+	data, err := input.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	root, errs := input.YAML(path, data)
+	if errs != nil {
+		return nil, errs
+	}
+	if root == nil || root.Kind != yaml.MappingNode {
+		what := "nothing"
+		if root != nil {
+			what = "a " + map[yaml.Kind]string{yaml.SequenceNode: "list", yaml.ScalarNode: "scalar"}[root.Kind]
+		}
+		return nil, fmt.Errorf("%s: -e @file: expected a mapping of variable names to values, found %s", path, what)
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(root.Content); i += 2 {
+		k := root.Content[i]
+		if seen[k.Value] {
+			return nil, &playbook.Error{Pos: playbook.Pos{File: path, Line: k.Line, Col: k.Column}, Msg: fmt.Sprintf("key %q given twice", k.Value)}
+		}
+		seen[k.Value] = true
+	}
+	var m map[string]any
+	if err := root.Decode(&m); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	return m, nil
+}
+
+// parseKV parses "a=1 b='two words' c=\"x\"": whitespace separates pairs
+// except inside quotes, and quotes group but are not kept, as Ansible's
+// parse_kv and a shell do.
+func parseKV(s string) (map[string]any, error) {
+	words, err := splitArgs(s)
+	if err != nil {
+		return nil, fmt.Errorf("-e %s: %v", s, err)
+	}
+	if len(words) == 0 {
+		return nil, fmt.Errorf("-e %q: want key=value, @file or a JSON object", s)
+	}
+	m := map[string]any{}
+	for _, kv := range words {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("-e %q: want key=value, @file or a JSON object", kv)
+		}
+		if !identRE.MatchString(k) {
+			return nil, fmt.Errorf("-e %q: %q is not a variable name", kv, k)
+		}
+		m[k] = v
+	}
+	return m, nil
+}
+
+var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 type applyFlags struct {
 	check, diff, noVerify, verbose bool

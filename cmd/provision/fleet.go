@@ -13,6 +13,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/provision-tool/provision/agent"
+	"github.com/provision-tool/provision/input"
 	"github.com/provision-tool/provision/inventory"
 	"github.com/provision-tool/provision/playbook"
 	"github.com/provision-tool/provision/report"
@@ -85,7 +86,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		}
 	}
 
-	source, err := os.ReadFile(pb.File)
+	source, err := input.ReadFile(pb.File)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
@@ -128,6 +129,11 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 	}
 	ssh := &transport.SSH{Binaries: &transport.Binaries{}, ControlDir: transport.DefaultControlDir()}
 
+	if ctx.Err() != nil {
+		fmt.Fprintln(e.stderr, "provision: interrupted before any host was touched")
+		return exitFailed
+	}
+	graceful.Store(true)
 	recap := map[string]*report.Counts{}
 	var mu sync.Mutex
 	forks := max(f.forks, 1)
