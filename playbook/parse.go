@@ -141,7 +141,7 @@ func (p *parser) play(n *yaml.Node) *Play {
 		case "handlers":
 			play.Handlers = p.taskList(v, true)
 		case "tags":
-			play.Tags = p.strList(v, "tags")
+			play.Tags = p.tags(v)
 		case "become":
 			p.boolean(v, "become")
 		case "become_user":
@@ -156,15 +156,71 @@ func (p *parser) play(n *yaml.Node) *Play {
 	if !hostsSeen {
 		p.errs.Add(play.Pos, "play %q has no hosts (use hosts: all or hosts: localhost)", play.Name)
 	}
+	p.checkHandlerNames(play)
 	p.checkNotify(play)
 	return play
 }
 
 func (p *parser) hostPattern(v *yaml.Node) string {
+	var pattern string
 	if v.Kind == yaml.SequenceNode {
-		return strings.Join(p.strList(v, "hosts"), ":")
+		pattern = strings.Join(p.strList(v, "hosts"), ":")
+	} else {
+		pattern = p.str(v, "hosts")
 	}
-	return p.str(v, "hosts")
+	switch {
+	case HasTemplate(pattern):
+		p.errs.Add(p.pos(v), "hosts: templates are not supported in host patterns, found %q", pattern)
+	case strings.Trim(pattern, " \t,:") == "" && (v.Kind == yaml.SequenceNode || v.Tag == "!!str"):
+		p.errs.Add(p.pos(v), "hosts: empty host pattern %q selects no host (use hosts: all or hosts: localhost)", pattern)
+	}
+	return pattern
+}
+
+// tags reads tags: a list of names or a string of comma-separated names,
+// as Ansible splits it. Templates are refused: they would be compared
+// unrendered.
+func (p *parser) tags(v *yaml.Node) []string {
+	var out []string
+	for _, t := range p.names(v, "tags") {
+		for _, s := range strings.Split(t, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// names reads a list of names (notify, listen, tags), refusing templates:
+// they are matched as written, before any variable is known.
+func (p *parser) names(v *yaml.Node, what string) []string {
+	list := p.strList(v, what)
+	for _, s := range list {
+		if HasTemplate(s) {
+			p.errs.Add(p.pos(v), "%s: templates are not supported here (names are matched before variables are known), found %q", what, s)
+		}
+	}
+	return list
+}
+
+// checkHandlerNames reports handlers sharing a name: only the first would
+// ever run.
+func (p *parser) checkHandlerNames(play *Play) {
+	first := map[string]*Task{}
+	for _, h := range play.Handlers {
+		if HasTemplate(h.Name) {
+			p.errs.Add(h.Pos, "handler name %q: templates are not supported in handler names (notify matches names as written)", h.Name)
+		}
+		if h.Name == "" {
+			continue
+		}
+		if f := first[h.Name]; f != nil {
+			p.errs.Add(h.Pos, "handler %q is defined twice (first at %s): only the first would run", h.Name, f.Pos)
+			continue
+		}
+		first[h.Name] = h
+	}
 }
 
 // mapping calls fn for each key/value pair, reporting duplicate keys.
@@ -211,8 +267,11 @@ func (p *parser) vars(v *yaml.Node) *yaml.Node {
 		return nil
 	}
 	p.mapping(v, func(k, val *yaml.Node) {
-		if !identRE.MatchString(k.Value) {
+		switch {
+		case !identRE.MatchString(k.Value):
 			p.errs.Add(p.pos(k), "variable name %q is not an identifier", k.Value)
+		case reservedVars[k.Value]:
+			p.errs.Add(p.pos(k), "variable name %q is reserved: expressions read %s.NAME, so this variable could never be used", k.Value, k.Value)
 		}
 		p.checkTemplates(val)
 	})
@@ -221,12 +280,19 @@ func (p *parser) vars(v *yaml.Node) *yaml.Node {
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// checkTemplates reports template syntax errors anywhere under n.
+// reservedVars are names expressions give their own meaning.
+var reservedVars = map[string]bool{"vars": true, "facts": true}
+
+// checkTemplates reports template syntax errors and duplicate keys
+// anywhere under n.
 func (p *parser) checkTemplates(n *yaml.Node) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && HasTemplate(n.Value) {
 		if err := CheckTemplate(n.Value); err != nil {
 			p.errs.Add(p.pos(n), "%v", err)
 		}
+	}
+	if n.Kind == yaml.MappingNode {
+		p.mapping(n, func(k, v *yaml.Node) {})
 	}
 	for _, c := range n.Content {
 		p.checkTemplates(c)
@@ -278,14 +344,14 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 				p.errs.Add(p.pos(v), "loop: expected a list or a {{ expression }} giving one, found %s", describe(v))
 			}
 		case "notify":
-			t.Notify = p.strList(v, "notify")
+			t.Notify = p.names(v, "notify")
 		case "register":
 			t.Register = p.str(v, "register")
 			if t.Register != "" && !identRE.MatchString(t.Register) {
 				p.errs.Add(p.pos(v), "register: %q is not an identifier", t.Register)
 			}
 		case "tags":
-			t.Tags = p.strList(v, "tags")
+			t.Tags = p.tags(v)
 		case "become":
 			p.boolean(v, "become")
 		case "become_user":
@@ -311,7 +377,7 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 			if !handler {
 				p.errs.Add(p.pos(k), "listen: only handlers listen")
 			}
-			t.Listen = p.strList(v, "listen")
+			t.Listen = p.names(v, "listen")
 		case "meta":
 			t.Meta = p.str(v, "meta")
 			if t.Meta != "flush_handlers" {

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -130,6 +131,58 @@ func (l *listFlag) Set(s string) error {
 	return nil
 }
 
+// inventoryFlag collects -i values whole (a host list keeps its commas),
+// refusing one that names nothing: an empty -i must not fall back to this
+// machine.
+type inventoryFlag []string
+
+func (l *inventoryFlag) String() string { return strings.Join(*l, " ") }
+
+// Set adds one -i source.
+func (l *inventoryFlag) Set(s string) error {
+	if strings.Trim(s, " \t,") == "" {
+		return fmt.Errorf("%q names no inventory (give a file, a directory or host1,host2,)", s)
+	}
+	*l = append(*l, s)
+	return nil
+}
+
+// patternFlag is -l: unlike an unset -l, an empty one is an error, since
+// it would silently mean every host.
+type patternFlag struct {
+	value string
+	set   bool
+}
+
+func (p *patternFlag) String() string { return p.value }
+
+// Set sets the pattern, refusing an empty one.
+func (p *patternFlag) Set(s string) error {
+	if strings.Trim(s, " \t,:") == "" {
+		return fmt.Errorf("empty host pattern %q (leave out -l to select every host)", s)
+	}
+	p.value, p.set = s, true
+	return nil
+}
+
+// checkForks refuses a --forks below 1.
+func checkForks(n int) error {
+	if n < 1 {
+		return fmt.Errorf("--forks must be at least 1, not %d", n)
+	}
+	return nil
+}
+
+// checkOutput refuses an --output that is not one of formats.
+func checkOutput(output string, formats ...string) error {
+	for _, f := range formats {
+		if output == f {
+			return nil
+		}
+	}
+	return fmt.Errorf("--output must be %s, not %q", strings.Join(formats, " or "), output)
+}
+
 type extraVars struct{ vars map[string]any }
 
 func (x *extraVars) String() string { return "" }
@@ -225,8 +278,8 @@ type applyFlags struct {
 	output, root                   string
 	tags, skipTags                 listFlag
 	extra                          extraVars
-	inventories                    listFlag
-	limit                          string
+	inventories                    inventoryFlag
+	limit                          patternFlag
 	forks                          int
 	listHosts, askBecomePass       bool
 }
@@ -254,8 +307,8 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 	fs.Var(&f.extra, "extra-vars", "long for -e")
 	fs.Var(&f.inventories, "i", "inventory: an Ansible INI or YAML file, a directory, or host1,host2, (repeatable)")
 	fs.Var(&f.inventories, "inventory", "long for -i")
-	fs.StringVar(&f.limit, "l", "", "limit the run to hosts matching this pattern (Ansible's forms: group, glob, !excluded, &both)")
-	fs.StringVar(&f.limit, "limit", "", "long for -l")
+	fs.Var(&f.limit, "l", "limit the run to hosts matching this pattern (Ansible's forms: group, glob, !excluded, &both)")
+	fs.Var(&f.limit, "limit", "long for -l")
 	fs.IntVar(&f.forks, "f", 50, "run this many hosts at a time")
 	fs.IntVar(&f.forks, "forks", 50, "long for -f")
 	fs.BoolVar(&f.listHosts, "list-hosts", false, "print the hosts each play would run on, and exit")
@@ -273,8 +326,8 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 		fs.Usage()
 		return exitFailed
 	}
-	if f.output != "human" && f.output != "json" {
-		fmt.Fprintf(e.stderr, "provision: --output must be human or json, not %q\n", f.output)
+	if err := f.check1(); err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
 	pb, err := playbook.Load(pos[0])
@@ -283,6 +336,33 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 		return exitFailed
 	}
 	return e.fleet(ctx, pb, &f)
+}
+
+// check1 checks the flags that need no file: output, forks, root.
+func (f *applyFlags) check1() error {
+	if err := checkOutput(f.output, "human", "json"); err != nil {
+		return err
+	}
+	if err := checkForks(f.forks); err != nil {
+		return err
+	}
+	return checkRoot(f.root)
+}
+
+// checkRoot refuses a --root that is not an existing directory given by
+// an absolute path, before anything is created under it.
+func checkRoot(root string) error {
+	if !filepath.IsAbs(root) {
+		return fmt.Errorf("--root %s: give an absolute path", root)
+	}
+	st, err := os.Stat(root)
+	if err != nil {
+		return fmt.Errorf("--root: %v", err)
+	}
+	if !st.IsDir() {
+		return fmt.Errorf("--root %s: not a directory", root)
+	}
+	return nil
 }
 
 func (e *env) sink(output string, diff, verbose bool) report.Sink {
@@ -312,6 +392,26 @@ func (e *env) printErr(err error) {
 	fmt.Fprintf(e.stderr, "provision: %v\n", err)
 }
 
+// firstErr returns the first non-nil error.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unwrapPath drops the "open FILE:" of a path error for messages that
+// name the file already.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return one
@@ -339,8 +439,7 @@ func (e *env) validate(args []string) int {
 		case errors.As(err, &errs):
 			all = append(all, errs...)
 		case err != nil:
-			fmt.Fprintf(e.stderr, "provision: %v\n", err)
-			return exitFailed
+			all = append(all, &playbook.Error{Pos: playbook.Pos{File: p}, Msg: unwrapPath(err).Error()})
 		}
 	}
 	if len(all) > 0 {
@@ -358,7 +457,16 @@ func (e *env) facts(args []string) int {
 	fs.SetOutput(e.stderr)
 	output := fs.String("output", "human", "human or json")
 	root := fs.String("root", "/", "read the facts of the filesystem rooted here (an image)")
-	if _, err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return exitFailed
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(e.stderr, "provision: facts takes no arguments, found %q\nusage: provision facts [--output json] [--root DIR]\n", pos)
+		return exitFailed
+	}
+	if err := firstErr(checkOutput(*output, "human", "json"), checkRoot(*root)); err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
 	m := facts.New(*root).Map()
@@ -436,14 +544,16 @@ func (n noRunner) Run(_ context.Context, c tasks.Cmd) (tasks.Result, error) {
 func (e *env) doctor(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	var users, checks, invs listFlag
+	var users, checks listFlag
+	var invs inventoryFlag
+	var limit patternFlag
 	fs.Var(&users, "user", "check this rootless user (repeatable, comma separated); default: every user with subuid ranges")
 	fs.Var(&checks, "checks", "run only these checks, by number or name (comma separated)")
 	smoke := fs.Bool("smoke", false, "also run a container as each user (check 20)")
 	image := fs.String("smoke-image", doctor.DefaultSmokeImage, "the image the smoke test runs")
 	output := fs.String("output", "human", "human or json")
 	fs.Var(&invs, "i", "check the hosts of this inventory over SSH (repeatable)")
-	limit := fs.String("l", "", "limit the hosts to this pattern")
+	fs.Var(&limit, "l", "limit the hosts to this pattern")
 	forks := fs.Int("f", 50, "check this many hosts at a time")
 	fs.Usage = func() {
 		fmt.Fprintln(e.stderr, "usage: provision doctor [--user USER]... [--checks N,...] [--smoke] [--output json] [-i INVENTORY [-l PATTERN]]")
@@ -455,6 +565,14 @@ func (e *env) doctor(ctx context.Context, args []string) int {
 	}
 	if len(pos) > 0 {
 		fs.Usage()
+		return exitFailed
+	}
+	if err := firstErr(checkOutput(*output, "human", "json"), checkForks(*forks)); err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
+		return exitFailed
+	}
+	if limit.set && len(invs) == 0 {
+		fmt.Fprintln(e.stderr, "provision: doctor: -l needs -i")
 		return exitFailed
 	}
 	opts := doctor.Options{Users: users, Smoke: *smoke, SmokeImage: *image}
@@ -478,7 +596,7 @@ func (e *env) doctor(ctx context.Context, args []string) int {
 		if *smoke {
 			remote = append(remote, "--smoke")
 		}
-		return e.fleetDoctor(ctx, invs, *limit, *forks, remote, opts, *output)
+		return e.fleetDoctor(ctx, invs, limit.value, *forks, remote, opts, *output)
 	}
 	fx := facts.New("/")
 	sys := &tasks.System{Root: "/", Runner: tasks.ExecRunner{Facts: fx}, Facts: fx, Log: report.NewLogger(e.stderr, false)}

@@ -39,17 +39,26 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 	var inv *inventory.Inventory
 	var targets []target
 	if len(f.inventories) == 0 {
-		if f.limit != "" && f.limit != "localhost" && f.limit != "all" {
-			fmt.Fprintf(e.stderr, "provision: -l %s: without -i the only host is localhost\n", f.limit)
+		// Without -i the only host is this one, named localhost.
+		inv, _ = inventory.ParseHostList("localhost,")
+		if f.limit.set {
+			if hosts, err := inv.SelectLimit("all", f.limit.value); err != nil || len(hosts) == 0 {
+				fmt.Fprintf(e.stderr, "provision: -l %s: without -i the only host is localhost\n", f.limit.value)
+				return exitFailed
+			}
+		}
+		if targets, err = e.selectTargets(pb, inv, f); err != nil {
+			fmt.Fprintf(e.stderr, "provision: %v\n", err)
+			return exitFailed
+		}
+		if f.listHosts {
+			return exitOK
+		}
+		if len(targets) == 0 {
+			fmt.Fprintln(e.stderr, "provision: no play selects localhost, the only host without -i")
 			return exitFailed
 		}
 		targets = []target{{Target: transport.Target{Name: "localhost", Connection: "local"}}}
-		if f.listHosts {
-			for _, play := range pb.Plays {
-				fmt.Fprintf(e.stdout, "play %q (%s):\n  hosts (1):\n    localhost\n", play.Name, play.Hosts)
-			}
-			return exitOK
-		}
 	} else {
 		if root != "/" {
 			fmt.Fprintln(e.stderr, "provision: --root and -i do not mix")
@@ -96,8 +105,8 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		Version: agent.BundleVersion, Playbook: pb.File, PlaybookID: abs, Source: source,
 		Check: f.check, NoVerify: f.noVerify, Tags: f.tags, SkipTags: f.skipTags, ExtraVars: f.extra.vars,
 	}}
-	if inv != nil {
-		job.Match = inv.Match
+	job.Match = inv.Match
+	if len(f.inventories) > 0 {
 		remote := false
 		for _, t := range targets {
 			remote = remote || t.Connection != "local"
@@ -216,9 +225,12 @@ func (e *env) selectTargets(pb *playbook.Playbook, inv *inventory.Inventory, f *
 	seen := map[string]bool{}
 	var targets []target
 	for _, play := range pb.Plays {
-		hosts, err := inv.SelectLimit(play.Hosts, f.limit)
+		hosts, err := inv.SelectLimit(play.Hosts, f.limit.value)
 		if err != nil {
-			return nil, fmt.Errorf("play %q: %w", play.Name, err)
+			return nil, fmt.Errorf("%s: play %q: %w", play.Pos, play.Name, err)
+		}
+		if len(hosts) == 0 && !f.listHosts {
+			fmt.Fprintf(e.stderr, "warning: %s: play %q: hosts %q select no host: it runs nowhere\n", play.Pos, play.Name, play.Hosts)
 		}
 		if f.listHosts {
 			fmt.Fprintf(e.stdout, "play %q (%s):\n", play.Name, play.Hosts)
