@@ -195,13 +195,17 @@ func (p *parser) tags(v *yaml.Node) []string {
 // names reads a list of names (notify, listen, tags), refusing templates:
 // they are matched as written, before any variable is known.
 func (p *parser) names(v *yaml.Node, what string) []string {
-	list := p.strList(v, what)
-	for _, s := range list {
-		if HasTemplate(s) {
-			p.errs.Add(p.pos(v), "%s: templates are not supported here (names are matched before variables are known), found %q", what, s)
+	items := []*yaml.Node{v}
+	if v.Kind == yaml.SequenceNode {
+		items = v.Content
+	}
+	for _, it := range items {
+		if it.Kind == yaml.ScalarNode && HasTemplate(it.Value) {
+			p.errs.Add(p.pos(it), "%s: templates are not supported here (names are matched before variables are known), found %q", what, it.Value)
+			return nil
 		}
 	}
-	return list
+	return p.strList(v, what)
 }
 
 // checkHandlerNames reports handlers sharing a name: only the first would
