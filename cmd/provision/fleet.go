@@ -95,6 +95,10 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		}
 	}
 
+	if err := agent.CheckSources(pb); err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
+		return exitFailed
+	}
 	source, err := input.ReadFile(pb.File)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
