@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,53 +37,13 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		fmt.Fprintf(e.stderr, "provision: --root: %v\n", err)
 		return exitFailed
 	}
-	var inv *inventory.Inventory
-	var targets []target
-	if len(f.inventories) == 0 {
-		// Without -i the only host is this one, named localhost.
-		inv, _ = inventory.ParseHostList("localhost,")
-		if f.limit.set {
-			if hosts, err := inv.SelectLimit("all", f.limit.value); err != nil || len(hosts) == 0 {
-				fmt.Fprintf(e.stderr, "provision: -l %s: without -i the only host is localhost\n", f.limit.value)
-				return exitFailed
-			}
-		}
-		if targets, err = e.selectTargets(pb, inv, f); err != nil {
-			fmt.Fprintf(e.stderr, "provision: %v\n", err)
-			return exitFailed
-		}
-		if f.listHosts {
-			return exitOK
-		}
-		if len(targets) == 0 {
-			fmt.Fprintln(e.stderr, "provision: no play selects localhost, the only host without -i")
-			return exitFailed
-		}
-		targets = []target{{Target: transport.Target{Name: "localhost", Connection: "local"}}}
-	} else {
-		if root != "/" {
-			fmt.Fprintln(e.stderr, "provision: --root and -i do not mix")
-			return exitFailed
-		}
-		inv, err = inventory.Load(f.inventories, pb.Dir)
-		if err != nil {
-			e.printInventoryErr(err)
-			return exitFailed
-		}
-		for _, w := range inv.Warnings {
-			fmt.Fprintf(e.stderr, "warning: %v\n", w)
-		}
-		if targets, err = e.selectTargets(pb, inv, f); err != nil {
-			fmt.Fprintf(e.stderr, "provision: %v\n", err)
-			return exitFailed
-		}
-		if f.listHosts {
-			return exitOK
-		}
-		if len(targets) == 0 {
-			fmt.Fprintln(e.stderr, "provision: no hosts matched")
-			return exitFailed
-		}
+	inv, targets, err := e.targets(pb, f, root)
+	if errors.Is(err, errListed) {
+		return exitOK
+	}
+	if err != nil {
+		e.printInventoryErr(err)
+		return exitFailed
 	}
 	if f.askBecomePass {
 		pass, err := e.readPassword("BECOME password: ")
@@ -221,6 +182,61 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		code = exitFailed
 	}
 	return code
+}
+
+// errListed stops a run after --list-hosts.
+var errListed = errors.New("hosts listed")
+
+// targets resolves the hosts to run on: with -i those of the inventory,
+// else this machine, named localhost, for the plays that select it.
+func (e *env) targets(pb *playbook.Playbook, f *applyFlags, root string) (*inventory.Inventory, []target, error) {
+	if len(f.inventories) == 0 {
+		return e.localTargets(pb, f)
+	}
+	if root != "/" {
+		return nil, nil, errors.New("--root and -i do not mix")
+	}
+	inv, err := inventory.Load(f.inventories, pb.Dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, w := range inv.Warnings {
+		fmt.Fprintf(e.stderr, "warning: %v\n", w)
+	}
+	targets, err := e.selectTargets(pb, inv, f)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case f.listHosts:
+		return nil, nil, errListed
+	case len(targets) == 0:
+		return nil, nil, errors.New("no hosts matched")
+	}
+	return inv, targets, nil
+}
+
+// localTargets is targets without -i: the plays select among one host,
+// localhost, as they would with an inventory of only that host.
+func (e *env) localTargets(pb *playbook.Playbook, f *applyFlags) (*inventory.Inventory, []target, error) {
+	inv, err := inventory.ParseHostList("localhost,")
+	if err != nil {
+		return nil, nil, err
+	}
+	if f.limit.set {
+		if hosts, err := inv.SelectLimit("all", f.limit.value); err != nil || len(hosts) == 0 {
+			return nil, nil, fmt.Errorf("-l %s: without -i the only host is localhost", f.limit.value)
+		}
+	}
+	targets, err := e.selectTargets(pb, inv, f)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case f.listHosts:
+		return nil, nil, errListed
+	case len(targets) == 0:
+		return nil, nil, errors.New("no play selects localhost, the only host without -i")
+	}
+	return inv, []target{{Target: transport.Target{Name: "localhost", Connection: "local"}}}, nil
 }
 
 // selectTargets resolves the hosts the playbook's plays select, in
