@@ -175,6 +175,8 @@ var badInputs = map[string][]badInput{
 		{name: "--root relative", files: map[string]string{"p.yml": okPlay}, args: []string{"apply", "--root", "relative/dir", "$D/p.yml"}, code: 1, out: `--root relative/dir: give an absolute path`},
 		{name: "--root missing", files: map[string]string{"p.yml": okPlay}, args: []string{"apply", "--root", "$R/missing", "$D/p.yml"}, code: 1, out: `--root: stat .*/missing: no such file or directory`},
 		{name: "--root a file", files: map[string]string{"p.yml": okPlay}, args: []string{"apply", "--root", "$D/p.yml", "$D/p.yml"}, code: 1, out: `p.yml: not a directory`},
+		{name: "pull --root relative", args: []string{"pull", "--root", "img", "--playbook", "/p.yml"}, code: 1, out: `--root img: give an absolute path`},
+		{name: "pull --every 0", args: []string{"pull", "--root", "$R", "--every", "0s", "--playbook", "/p.yml"}, code: 1, out: `--every must be positive, not 0s`},
 		{name: "facts stray argument", args: []string{"facts", "--root", "$R", "extra"}, code: 1, out: `facts takes no arguments, found \["extra"\]`},
 		{name: "facts --output yaml", args: []string{"facts", "--root", "$R", "--output", "yaml"}, code: 1, out: `--output must be human or json, not "yaml"`},
 		{name: "facts --root missing", args: []string{"facts", "--root", "$R/nope"}, code: 1, out: `--root: stat`},
