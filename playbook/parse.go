@@ -220,7 +220,7 @@ func (p *parser) checkHandlerNames(play *Play) {
 			continue
 		}
 		if f := first[h.Name]; f != nil {
-			p.errs.Add(h.Pos, "handler %q is defined twice (first at %s): only the first would run", h.Name, f.Pos)
+			p.errs.Add(h.Pos, "handler %q is defined twice (first at line %d): only the first would run", h.Name, f.Pos.Line)
 			continue
 		}
 		first[h.Name] = h
