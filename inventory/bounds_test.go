@@ -15,6 +15,9 @@ func TestLargeRangesAreBounded(t *testing.T) {
 		{"[a]\na[0:99999]\n[b]\nb[0:99999]\n", "hosts.ini:4:1: the inventory defines more than 100000 hosts"},
 		{manyGroups(11), "more than 100000 hosts or 1000000 group memberships"},
 	} {
+		if testing.Short() && strings.HasPrefix(tt.src, "[g0]") {
+			continue
+		}
 		start := time.Now()
 		_, err := Parse("hosts.ini", []byte(tt.src))
 		if d := time.Since(start); d > 20*time.Second {
