@@ -26,7 +26,19 @@ type badInput struct {
 	out   string // regexp stderr (or stdout for exit 0) must match
 	// ran: the run legitimately took the lock under $R/run (check mode).
 	ran bool
+	// not is a regexp the output must not match; root adds files to $R.
+	not  string
+	root map[string]string
 }
+
+const secretPlay = `- hosts: all
+  vars:
+    secret_token: hunter2
+  tasks:
+    - copy:
+        dest: /etc/motd
+        content: "Welcome to {{ facts.os.pretty_name }}"
+`
 
 const okPlay = "- hosts: all\n  tasks:\n    - file: {path: /srv/x, state: directory}\n"
 
@@ -171,6 +183,12 @@ var badInputs = map[string][]badInput{
 		{name: "tags not matching", files: map[string]string{"p.yml": play("    - {file: {path: /srv/n, state: directory}, tags: 'a,b'}\n")}, args: []string{"check", "--root", "$R", "--tags", "a,b,c", "--skip-tags", "b", "$D/p.yml"}, ran: true, out: ``},
 		{name: "duplicate play key", files: map[string]string{"p.yml": "- hosts: all\n  hosts: web\n  tasks: []\n"}, args: []string{"validate", "$D/p.yml"}, code: 1, out: `p.yml:2:3: key "hosts" given twice`},
 	},
+	"5 templates rendered twice": {
+		{name: "os-release PRETTY_NAME", files: map[string]string{"p.yml": secretPlay}, root: map[string]string{"etc/os-release": "ID=debian\nPRETTY_NAME=\"{{ secret_token }}\"\n"}, args: []string{"check", "--diff", "--root", "$R", "$D/p.yml"}, code: 2, ran: true, out: `\+Welcome to \{\{ secret_token \}\}`, not: `hunter2`},
+		{name: "-e value", files: map[string]string{"p.yml": play("    - copy: {dest: /etc/motd, content: \"{{ greeting }}!\"}\n  vars: {secret_token: hunter2}\n")}, args: []string{"check", "--diff", "--root", "$R", "-e", "greeting='{{ secret_token }}'", "$D/p.yml"}, code: 2, ran: true, out: `\+\{\{ secret_token \}\}!`, not: `hunter2`},
+		{name: "-e JSON list as loop items", files: map[string]string{"p.yml": play("    - copy: {dest: /etc/motd, content: \"{{ item }}\"}\n      loop: \"{{ users }}\"\n  vars: {secret_token: hunter2}\n")}, args: []string{"check", "--diff", "--root", "$R", "-e", `{"users": ["{{ secret_token }}"]}`, "$D/p.yml"}, code: 2, ran: true, out: `\+\{\{ secret_token \}\}`, not: `hunter2`},
+		{name: "-e @file value", files: map[string]string{"p.yml": play("    - copy: {dest: /etc/motd, content: \"x {{ g }}\"}\n  vars: {secret_token: hunter2}\n"), "e.yml": "g: '{{ secret_token }}'\n"}, args: []string{"check", "--diff", "--root", "$R", "-e", "@$D/e.yml", "$D/p.yml"}, code: 2, ran: true, out: `\+x \{\{ secret_token \}\}`, not: `hunter2`},
+	},
 	"6 smaller": {
 		{name: "--root relative", files: map[string]string{"p.yml": okPlay}, args: []string{"apply", "--root", "relative/dir", "$D/p.yml"}, code: 1, out: `--root relative/dir: give an absolute path`},
 		{name: "--root missing", files: map[string]string{"p.yml": okPlay}, args: []string{"apply", "--root", "$R/missing", "$D/p.yml"}, code: 1, out: `--root: stat .*/missing: no such file or directory`},
@@ -217,6 +235,7 @@ func (row badInput) run(t *testing.T) {
 	dir, root := t.TempDir(), t.TempDir()
 	writeFiles(t, dir, row.files)
 	writeFiles(t, root, map[string]string{"etc/passwd": "root:x:0:0:root:/root:/bin/bash\n", "etc/os-release": "ID=debian\n"})
+	writeFiles(t, root, row.root)
 	before := snapshot(t, root, false)
 	args := make([]string, len(row.args))
 	for i, a := range row.args {
@@ -232,6 +251,9 @@ func (row badInput) run(t *testing.T) {
 	}
 	if !regexp.MustCompile(row.out).MatchString(out) {
 		t.Errorf("output does not match %q:\n%s", row.out, out)
+	}
+	if row.not != "" && regexp.MustCompile(row.not).MatchString(out) {
+		t.Errorf("output matches %q:\n%s", row.not, out)
 	}
 	if strings.ContainsAny(stdout, "\x1b\r") {
 		t.Errorf("stdout has control characters: %q", stdout)
