@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 
 	"github.com/provision-tool/provision/input"
 )
@@ -354,7 +355,11 @@ func WriteHostList(w io.Writer, indent string, hosts []*Host) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%shosts (%d):\n", indent, len(hosts))
 	for _, h := range hosts {
-		fmt.Fprintf(&b, "%s  %s\n", indent, h.Name)
+		name := h.Name
+		if strings.IndexFunc(name, unicode.IsControl) >= 0 {
+			name = strconv.Quote(name) // no escape sequence reaches the terminal
+		}
+		fmt.Fprintf(&b, "%s  %s\n", indent, name)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -92,6 +92,9 @@ func (x *extraVars) Set(s string) error {
 		return err
 	}
 	for k, v := range m {
+		if k == "vars" || k == "facts" {
+			return fmt.Errorf("-e %s: the variable name %q is reserved: expressions read %s.NAME", s, k, k)
+		}
 		x.vars[k] = v
 	}
 	return nil
