@@ -126,6 +126,9 @@ type playRun struct {
 
 type notification struct {
 	items []any
+	// persist are the items written to the state file: those of tasks
+	// without no_log.
+	persist []any
 }
 
 func (r *runner) emit(e report.Event) {
@@ -152,6 +155,7 @@ func (r *runner) play(ctx context.Context, play *playbook.Play) bool {
 	for _, p := range r.state.pending(r.pbKey, play.Name) {
 		n := pr.notify(p.Handler)
 		n.items = append(n.items, p.Items...)
+		n.persist = append(n.persist, p.Items...)
 	}
 	for _, t := range play.Tasks {
 		if ctx.Err() != nil {
