@@ -165,7 +165,11 @@ func (r *runner) one(ctx context.Context, t *playbook.Task, vars map[string]any,
 	sys := *r.sys
 	sys.Render = scope.RenderString
 	sys.Log = taskLogger(t, r.sys.Logf())
-	if u := t.BecomeUser; u != "" && u != "root" {
+	u, err := r.becomeUser(t, scope)
+	if err != nil {
+		return finish(report.StatusFailed, err)
+	}
+	if u != "" && u != "root" {
 		sys.Runner = asUser{Runner: r.sys.Runner, user: u}
 	}
 

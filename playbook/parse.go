@@ -171,7 +171,18 @@ func (p *parser) play(n *yaml.Node) *Play {
 		p.errs.Add(play.Pos, "play %q has no hosts (use hosts: all or hosts: localhost)", play.Name)
 	}
 	p.checkNotify(play)
+	inheritBecomeUser(play)
 	return play
+}
+
+// inheritBecomeUser gives the play's become_user to its tasks and handlers
+// that set none, so the engine has one place to look.
+func inheritBecomeUser(play *Play) {
+	for _, t := range append(append([]*Task{}, play.Tasks...), play.Handlers...) {
+		if t.BecomeUser == "" {
+			t.BecomeUser = play.BecomeUser
+		}
+	}
 }
 
 func (p *parser) hostPattern(v *yaml.Node) string {
