@@ -87,6 +87,9 @@ func Load(path string) (*Playbook, error) {
 func Parse(file string, data []byte) (*Playbook, error) {
 	p := &parser{file: file}
 	pb := &Playbook{File: file, Dir: filepath.Dir(file)}
+	if err := vaultFileError(file, data); err != nil {
+		return nil, Errors{err}
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, Errors{yamlError(file, err)}
@@ -99,6 +102,7 @@ func Parse(file string, data []byte) (*Playbook, error) {
 		p.errs.Add(p.pos(root), "a playbook is a list of plays, found %s", kindName(root))
 		return nil, p.errs
 	}
+	p.refuseVault(root)
 	for _, n := range root.Content {
 		if play := p.play(n); play != nil {
 			pb.Plays = append(pb.Plays, play)
