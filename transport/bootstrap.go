@@ -44,6 +44,8 @@ while [ -n "$p" ]; do p=${p%/*}; trusted "${p:-/}" any; done
 echo "provision-agent: arch $(uname -m)"
 read -r sha size
 [ "$sha" = none ] && exit 97
+# Private copies a killed run left behind go after a day.
+find "$d" -maxdepth 1 -name '.run.*' -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
 r=$(mktemp -d "$d/.run.XXXXXX")
 trap 'rm -rf "$r"' EXIT
 trap 'exit 129' HUP
@@ -64,9 +66,8 @@ else
 	chmod 0755 "$t"
 	mv -f "$t" "$b"
 	# Other agent versions installed over a week ago go (uploaded again if
-	# needed), as do private copies a killed run left behind.
+	# needed).
 	find "$d" -maxdepth 1 -name 'provision-*' ! -name "provision-$sha" -mtime +7 -exec rm -f {} + 2>/dev/null || true
-	find "$d" -maxdepth 1 -name '.run.*' -mmin +1440 -exec rm -rf {} + 2>/dev/null || true
 fi
 chmod 0700 "$a"
 "$a" "$@"
