@@ -201,3 +201,70 @@ func assertNoCanaryInRoot(t *testing.T, root string) {
 		t.Errorf("no pending handler state: %v", err)
 	}
 }
+
+// vaultPB uses a vault-encrypted value (the vector of package vault,
+// password "correct horse", plaintext "s3cr3t-db-pass") in tasks without
+// no_log: content, a path, a loop item notifying a failing handler,
+// argv, a debug message and an error.
+const vaultPB = `
+- name: p
+  hosts: all
+  vars:
+    db: !vault |
+      $ANSIBLE_VAULT;1.1;AES256
+      30303031303230333034303530363037303830393061306230633064306530663130313131323133
+      3134313531363137313831393161316231633164316531660a356665316135303361656564636238
+      31613762633864383834363231363366653335646561646365323936623433353437643064396165
+      3464383930343638630a623861303736376165643738653433613232643935333230616164613166
+      3565
+  tasks:
+    - name: write it
+      copy: {dest: /etc/db.conf, content: "password={{ db }}\n"}
+    - name: items
+      copy: {dest: "/etc/{{ item }}.conf", content: "x\n"}
+      loop: ["{{ db }}"]
+      notify: reload
+    - name: not run
+      command: {argv: [/bin/echo, "{{ db }}"], creates: /etc/db.conf}
+    - name: fails
+      command: {argv: [/bin/sh, -c, 'echo "$0" >&2; exit 3', "{{ db }}"]}
+      ignore_errors: true
+  handlers:
+    - name: reload
+      command: {argv: [/bin/false]}
+`
+
+func TestVaultSecretsAreMasked(t *testing.T) {
+	const plain = "s3cr3t-db-pass"
+	sys, _ := canarySystem(t)
+	pb, err := playbook.ParseVault(filepath.Join(sys.Root, "site.yml"), []byte(vaultPB), &playbook.VaultKeys{Password: []byte("correct horse")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o outputs
+	sys.Log = report.NewLogger(&o.log, true)
+	opts := engineOptions()
+	opts.Sink = o.sink()
+	counts, err := engine.Run(context.Background(), pb, sys, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if counts.Changed < 2 || counts.Failed != 2 {
+		t.Fatalf("counts %+v\n%s", *counts, o.human.String())
+	}
+	if data, _ := os.ReadFile(filepath.Join(sys.Root, "etc/db.conf")); string(data) != "password="+plain+"\n" {
+		t.Fatalf("the task did not get the plaintext: %q", data)
+	}
+	for what, out := range map[string]string{"human": o.human.String(), "JSON": o.json.String(), "log": o.log.String()} {
+		if strings.Contains(out, plain) {
+			t.Errorf("%s shows the vault secret:\n%s", what, out)
+		}
+	}
+	if !strings.Contains(o.human.String(), "(vaulted value)") {
+		t.Errorf("the error does not say what was cut:\n%s", o.human.String())
+	}
+	data, _ := os.ReadFile(filepath.Join(sys.Root, "var/lib/provision/pending-handlers.json"))
+	if len(data) == 0 || strings.Contains(string(data), plain) {
+		t.Errorf("pending handlers: %s", data)
+	}
+}

@@ -93,8 +93,9 @@ func (r *runner) notify(pr *playRun, t *playbook.Task, item any, looped bool) {
 		n := pr.notify(h)
 		if looped {
 			n.items = append(n.items, item)
-			if !t.NoLog {
-				// A no_log task's items stay in memory, never in the state file.
+			if !t.NoLog && !r.secrets.in(playbook.Stringify(item)) {
+				// A no_log task's items, and items holding a vault
+				// secret, stay in memory, never in the state file.
 				n.persist = append(n.persist, item)
 			}
 		}
@@ -164,7 +165,7 @@ func (r *runner) one(ctx context.Context, t *playbook.Task, vars map[string]any,
 	}
 	sys := *r.sys
 	sys.Render = scope.RenderString
-	sys.Log = taskLogger(t, r.sys.Logf())
+	sys.Log = r.taskLogger(t)
 	u, err := r.becomeUser(t, scope)
 	if err != nil {
 		return finish(report.StatusFailed, err)

@@ -18,6 +18,9 @@ type Playbook struct {
 	File  string // as given on the command line
 	Dir   string // directory relative sources are resolved against
 	Plays []*Play
+	// Vaulted are the decrypted `!vault` values by "line:col": secrets,
+	// which the engine keeps out of every output.
+	Vaulted map[string]string
 }
 
 // Play is one play: tasks and handlers run against a host pattern.
@@ -83,10 +86,17 @@ func Load(path string) (*Playbook, error) {
 }
 
 // Parse decodes and validates a playbook. On failure it returns Errors with
-// every problem found, sorted by position.
+// every problem found, sorted by position. `!vault` values are refused;
+// ParseVault decrypts them.
 func Parse(file string, data []byte) (*Playbook, error) {
-	p := &parser{file: file}
+	return ParseVault(file, data, nil)
+}
+
+// ParseVault is Parse with keys for `!vault` values (see VaultKeys); nil
+// keys refuse them.
+func ParseVault(file string, data []byte, keys *VaultKeys) (*Playbook, error) {
 	pb := &Playbook{File: file, Dir: filepath.Dir(file)}
+	p := &parser{file: file, keys: keys, pb: pb}
 	if err := vaultFileError(file, data); err != nil {
 		return nil, Errors{err}
 	}
@@ -102,7 +112,7 @@ func Parse(file string, data []byte) (*Playbook, error) {
 		p.errs.Add(p.pos(root), "a playbook is a list of plays, found %s", kindName(root))
 		return nil, p.errs
 	}
-	p.refuseVault(root)
+	p.vault(root)
 	for _, n := range root.Content {
 		if play := p.play(n); play != nil {
 			pb.Plays = append(pb.Plays, play)
@@ -128,6 +138,8 @@ func yamlError(file string, err error) *Error {
 
 type parser struct {
 	file string
+	keys *VaultKeys
+	pb   *Playbook
 	errs Errors
 }
 
