@@ -1,0 +1,27 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+
+	"github.com/provision-tool/provision/playbook"
+)
+
+// loadPlaybook loads a playbook, decrypting its !vault values with the
+// password in passwordFile when one is given (trailing white space is not
+// part of the password, as with ansible-vault).
+func loadPlaybook(path, passwordFile string) (*playbook.Playbook, error) {
+	if passwordFile == "" {
+		return playbook.Load(path)
+	}
+	data, err := os.ReadFile(passwordFile)
+	if err != nil {
+		return nil, fmt.Errorf("vault password: %w", err)
+	}
+	password := bytes.TrimRight(data, " \t\r\n")
+	if len(password) == 0 {
+		return nil, fmt.Errorf("vault password file %s is empty", passwordFile)
+	}
+	return playbook.LoadVault(path, &playbook.VaultKeys{Password: password})
+}
