@@ -49,6 +49,10 @@ type Bundle struct {
 	// host; the controller decides it from the inventory. Nil selects
 	// plays for all, localhost and the host's own name.
 	Plays map[string]bool `json:"plays,omitempty"`
+	// Vaulted are the playbook's decrypted `!vault` values by position
+	// (playbook.Playbook.Vaulted): the host gets the plaintexts it needs,
+	// never the vault password.
+	Vaulted map[string]string `json:"vaulted,omitempty"`
 }
 
 // sourceModules are the modules whose `src` is a file beside the playbook.

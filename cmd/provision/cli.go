@@ -176,6 +176,7 @@ type applyFlags struct {
 	limit                          patternFlag
 	forks                          int
 	listHosts, askBecomePass       bool
+	vaultPasswordFile              string
 }
 
 func (e *env) apply(ctx context.Context, args []string, check bool) int {
@@ -208,6 +209,7 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 	fs.BoolVar(&f.listHosts, "list-hosts", false, "print the hosts each play would run on, and exit")
 	fs.BoolVar(&f.askBecomePass, "ask-become-pass", false, "ask for the sudo password of the login user on remote hosts")
 	fs.BoolVar(&f.askBecomePass, "K", false, "short for --ask-become-pass")
+	fs.StringVar(&f.vaultPasswordFile, "vault-password-file", os.Getenv("ANSIBLE_VAULT_PASSWORD_FILE"), "file holding the ansible-vault password that decrypts the playbook's !vault values")
 	f.state.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "usage: provision %s [flags] PLAYBOOK\n", name)
@@ -229,7 +231,7 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
-	pb, err := playbook.Load(pos[0])
+	pb, err := loadPlaybook(pos[0], f.vaultPasswordFile)
 	if err != nil {
 		e.printErr(err)
 		return exitFailed
