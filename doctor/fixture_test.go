@@ -299,5 +299,3 @@ func resultByKey(rep Report, k string) Result {
 	}
 	return Result{}
 }
-
-func hostPath(sys *tasks.System, p string) string { return filepath.Clean(sys.MustPath(p)) }
