@@ -34,13 +34,12 @@ func (r *runner) task(ctx context.Context, pr *playRun, t *playbook.Task, handle
 	var results []any
 	ok := true
 	anyChanged := false
-	for _, item := range items {
-		iv := vars
+	for i, item := range items {
+		iv, shown := vars, item
 		if looped {
-			iv = copyVars(vars)
-			iv["item"] = item
+			iv, shown = r.loopVars(t, vars, item, i)
 		}
-		ev, res := r.one(ctx, t, iv, item, looped, handler)
+		ev, res := r.one(ctx, t, iv, shown, looped, handler)
 		ev.Play = pr.play.Name
 		r.emit(ev)
 		if looped {
@@ -62,6 +61,28 @@ func (r *runner) task(ctx context.Context, pr *playRun, t *playbook.Task, handle
 		pr.vars[t.Register] = map[string]any{"changed": anyChanged, "results": results, "failed": !ok}
 	}
 	return ok
+}
+
+// loopVars sets the loop variable (item, or loop_control.loop_var) and
+// index_var for one item, and returns the item as shown: its rendered
+// loop_control.label when there is one.
+func (r *runner) loopVars(t *playbook.Task, vars map[string]any, item any, i int) (map[string]any, any) {
+	iv := copyVars(vars)
+	lc := t.LoopControl
+	if lc == nil {
+		iv["item"] = item
+		return iv, item
+	}
+	iv[lc.LoopVar] = item
+	if lc.IndexVar != "" {
+		iv[lc.IndexVar] = i
+	}
+	if lc.Label != "" {
+		if label, err := r.scope(iv).RenderString(lc.Label); err == nil {
+			return iv, label
+		}
+	}
+	return iv, item
 }
 
 func (r *runner) loopItems(t *playbook.Task, vars map[string]any) ([]any, error) {

@@ -29,9 +29,10 @@ type Facts struct {
 	pmOnce sync.Once
 	pm     string
 
-	kOnce  sync.Once
-	kernel string
-	arch   string
+	kOnce    sync.Once
+	kernel   string
+	arch     string
+	hostname string
 
 	ldOnce sync.Once
 	ld     LoginDefs
@@ -173,12 +174,17 @@ func (f *Facts) unameOnce() {
 		if err := unix.Uname(&u); err == nil {
 			f.kernel = unix.ByteSliceToString(u.Release[:])
 			f.arch = unix.ByteSliceToString(u.Machine[:])
+			f.hostname = unix.ByteSliceToString(u.Nodename[:])
 		} else {
 			f.arch = runtime.GOARCH
 		}
 		if f.root != "/" {
 			if data, err := os.ReadFile(f.path("/proc/sys/kernel/osrelease")); err == nil {
 				f.kernel = strings.TrimSpace(string(data))
+			}
+			f.hostname = ""
+			if data, err := os.ReadFile(f.path("/etc/hostname")); err == nil {
+				f.hostname = strings.TrimSpace(string(data))
 			}
 		}
 	})
@@ -259,6 +265,25 @@ func ParseLoginDefs(data []byte) LoginDefs {
 	return ld
 }
 
+// Hostname returns the host's name (uname's nodename; under a root other
+// than "/", ROOT/etc/hostname).
+func (f *Facts) Hostname() string {
+	f.unameOnce()
+	return f.hostname
+}
+
+// UserID returns the name of the user provision runs as, "" when the
+// host's passwd does not name it.
+func (f *Facts) UserID() string {
+	users, _ := f.Users()
+	for _, u := range users {
+		if u.UID == int64(os.Geteuid()) {
+			return u.Name
+		}
+	}
+	return ""
+}
+
 // Map returns every fact as plain values, for playbook expressions and
 // `provision facts`. It gathers all facts.
 func (f *Facts) Map() map[string]any {
@@ -282,6 +307,8 @@ func (f *Facts) Map() map[string]any {
 		"package_manager": f.PackageManager(),
 		"kernel":          f.Kernel(),
 		"arch":            f.Arch(),
+		"hostname":        f.Hostname(),
+		"user_id":         f.UserID(),
 		"systemd":         f.SystemdPID1(),
 		"users":           names,
 		"groups":          gnames,

@@ -24,13 +24,26 @@ type Scope struct {
 
 var exprFuncs = []expr.Option{
 	expr.Function("default", func(p ...any) (any, error) {
-		if len(p) != 2 {
+		if len(p) != 2 && len(p) != 3 {
 			return nil, fmt.Errorf("default(value, fallback) takes 2 arguments, got %d", len(p))
 		}
-		if p[0] == nil || p[0] == "" {
+		if p[0] == nil || p[0] == "" || len(p) == 3 && p[2] == true && !truthy(p[0]) {
 			return p[1], nil
 		}
 		return p[0], nil
+	}),
+	expr.Function("bool", func(p ...any) (any, error) {
+		if len(p) != 1 {
+			return nil, fmt.Errorf("bool takes no arguments")
+		}
+		return ansibleBool(p[0]), nil
+	}),
+	expr.Function("to_json", func(p ...any) (any, error) {
+		if len(p) != 1 {
+			return nil, fmt.Errorf("to_json takes no arguments")
+		}
+		data, err := json.Marshal(p[0])
+		return string(data), err
 	}),
 	expr.Function("string", func(p ...any) (any, error) {
 		if len(p) != 1 {
@@ -49,11 +62,22 @@ func (s *Scope) env(code string) map[string]any {
 	if s.Facts != nil && strings.Contains(code, "facts") {
 		env["facts"] = s.Facts()
 	}
+	if s.Facts != nil && strings.Contains(code, "ansible_") {
+		for k, v := range ansibleFacts(s.Facts()) {
+			if _, set := env[k]; !set {
+				env[k] = v
+			}
+		}
+	}
 	return env
 }
 
 // Eval evaluates one expression.
 func (s *Scope) Eval(code string) (any, error) {
+	code, err := jinja(code)
+	if err != nil {
+		return nil, err
+	}
 	env := s.env(code)
 	opts := append([]expr.Option{expr.Env(env)}, exprFuncs...)
 	prog, err := expr.Compile(code, opts...)
@@ -119,8 +143,12 @@ func HasTemplate(text string) bool { return strings.Contains(text, "{{") }
 
 // CheckExpr reports syntax errors in an expression without evaluating it.
 func CheckExpr(code string) error {
+	code, err := jinja(code)
+	if err != nil {
+		return err
+	}
 	opts := append([]expr.Option{expr.AllowUndefinedVariables()}, exprFuncs...)
-	_, err := expr.Compile(code, opts...)
+	_, err = expr.Compile(code, opts...)
 	return cleanExprError(err)
 }
 

@@ -56,6 +56,17 @@ type Task struct {
 	CheckMode    *bool // check_mode: false runs the task for real in check mode
 	Listen       []string
 	Vars         *yaml.Node
+	LoopControl  *LoopControl
+
+	written string // the module's name as written (ansible.builtin.copy)
+}
+
+// LoopControl is a task's loop_control: the loop variable's name, an
+// index variable and the label shown for each item.
+type LoopControl struct {
+	Label    string // a template, rendered per item; "" shows the item
+	LoopVar  string // "item" unless set
+	IndexVar string // "" for none
 }
 
 // Cond is a `when:`-style expression with its position.
@@ -134,7 +145,8 @@ func (p *parser) pos(n *yaml.Node) Pos { return Pos{File: p.file, Line: n.Line, 
 var playKeys = []string{"name", "hosts", "vars", "tasks", "handlers", "tags", "become", "become_user", "gather_facts"}
 
 var taskKeys = []string{"name", "when", "loop", "notify", "register", "tags", "become", "become_user",
-	"ignore_errors", "changed_when", "failed_when", "no_log", "check_mode", "vars", "meta"}
+	"become_method", "ignore_errors", "changed_when", "failed_when", "no_log", "check_mode", "vars", "meta",
+	"args", "loop_control"}
 
 func (p *parser) play(n *yaml.Node) *Play {
 	if n.Kind != yaml.MappingNode {
@@ -362,6 +374,9 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 	}
 	t := &Task{Pos: p.pos(n)}
 	var unknown []*yaml.Node
+	var argsNode *yaml.Node
+	var am *ansibleModule
+	refused := false
 	p.mapping(n, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "name":
@@ -410,22 +425,24 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 			}
 			t.Listen = p.names(v, "listen")
 		case "meta":
-			t.Meta = p.str(v, "meta")
-			if t.Meta != "flush_handlers" {
-				p.errs.Add(p.pos(v), "meta: only flush_handlers is supported, found %q", t.Meta)
-			}
+			p.meta(t, v)
+		case "args":
+			argsNode = v
+		case "become_method":
+			p.becomeMethod(v)
+		case "loop_control":
+			t.LoopControl = p.loopControl(v)
 		default:
-			if _, ok := tasks.Lookup(k.Value); ok {
-				if t.Module != "" {
-					p.errs.Add(p.pos(k), "task has two modules, %s and %s: write two tasks", t.Module, k.Value)
-					return
-				}
-				t.Module, t.ModulePos, t.Args = k.Value, p.pos(k), v
-				return
+			if !p.module(t, k, v, &am, &refused) {
+				unknown = append(unknown, k)
 			}
-			unknown = append(unknown, k)
 		}
 	})
+	if refused {
+		return t
+	}
+	p.freeForm(t, argsNode)
+	p.ansibleArgs(t, am)
 	for _, k := range unknown {
 		cands := append(moduleNames(), taskKeys...)
 		if handler {
@@ -441,6 +458,8 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 	switch {
 	case t.Module == "" && t.Meta == "" && len(unknown) == 0:
 		p.errs.Add(t.Pos, "task %q names no module", t.DisplayName())
+	case argsNode != nil && t.Module == "":
+		p.errs.Add(p.pos(argsNode), "args: the task names no module")
 	case t.Module != "" && t.Meta != "":
 		p.errs.Add(t.Pos, "a meta task cannot also run module %s", t.Module)
 	case t.Module != "":
@@ -554,4 +573,97 @@ func (p *parser) checkNotify(play *Play) {
 			}
 		}
 	}
+}
+
+func (p *parser) meta(t *Task, v *yaml.Node) {
+	t.Meta = p.str(v, "meta")
+	if t.Meta != "flush_handlers" {
+		p.errs.Add(p.pos(v), "meta: only flush_handlers is supported, found %q", t.Meta)
+	}
+}
+
+// module takes k as the task's module when it names one, provision's or
+// Ansible's. It sets refused when k is one of Ansible's modules that
+// provision answers with an error. It returns false when k is no module.
+func (p *parser) module(t *Task, k, v *yaml.Node, am **ansibleModule, refused *bool) bool {
+	name, a, msg, ok := resolveModule(k.Value)
+	switch {
+	case !ok:
+		return false
+	case msg != "":
+		if h := lineinfileHint(v); h != "" && a != nil && a.hint == editHint {
+			msg = k.Value + " on " + h
+		}
+		p.errs.Add(p.pos(k), "%s", msg)
+		*refused = true
+		return true
+	case name == "meta":
+		p.meta(t, v)
+		return true
+	case structural[name]:
+		p.errs.Add(p.pos(k), "%s: Ansible's %s is not supported by provision%s", k.Value, name, structuralHint[name])
+		*refused = true
+		return true
+	case t.Module != "":
+		p.errs.Add(p.pos(k), "task has two modules, %s and %s: write two tasks", t.Module, k.Value)
+		return true
+	}
+	t.Module, t.ModulePos, t.Args, t.written, *am = name, p.pos(k), v, k.Value, a
+	return true
+}
+
+// structuralHint says what to write instead of an Ansible construct
+// provision does not support.
+var structuralHint = map[string]string{
+	"include_vars":    " (use vars_files: in the play, or vars:)",
+	"include_tasks":   " (provision imports task files statically: use import_tasks)",
+	"include_role":    " (roles are not supported)",
+	"import_role":     " (roles are not supported)",
+	"import_playbook": " (write the plays in one playbook)",
+	"debug":           " (use register: and provision's report, or --output json)",
+	"assert":          " (use failed_when: on the task that produces the value)",
+	"set_fact":        " (use vars: on the play or the task)",
+	"fail":            " (use failed_when:)",
+}
+
+// becomeMethod accepts sudo, the one method whose meaning provision has:
+// the agent runs as root and runs commands as become_user.
+func (p *parser) becomeMethod(v *yaml.Node) {
+	if m := p.str(v, "become_method"); m != "" && m != "sudo" {
+		p.errs.Add(p.pos(v), "become_method: only sudo is supported (the agent runs as root and switches to become_user itself), found %q", m)
+	}
+}
+
+// loopControl reads loop_control: label, loop_var, index_var.
+func (p *parser) loopControl(v *yaml.Node) *LoopControl {
+	if v.Kind != yaml.MappingNode {
+		p.errs.Add(p.pos(v), "loop_control: expected a mapping, found %s", kindName(v))
+		return nil
+	}
+	lc := &LoopControl{LoopVar: "item"}
+	p.mapping(v, func(k, val *yaml.Node) {
+		switch k.Value {
+		case "label":
+			lc.Label = p.str(val, "loop_control.label")
+			p.checkTemplates(val)
+		case "loop_var":
+			lc.LoopVar = p.ident(val, "loop_control.loop_var")
+		case "index_var":
+			lc.IndexVar = p.ident(val, "loop_control.index_var")
+		case "pause", "extended", "extended_allitems", "break_when":
+			p.errs.Add(p.pos(k), "loop_control: %s is not supported by provision (supported: label, loop_var, index_var)", k.Value)
+		default:
+			p.errs.Add(p.pos(k), "loop_control: unknown key %q%s", k.Value, Suggest(k.Value, []string{"label", "loop_var", "index_var"}))
+		}
+	})
+	return lc
+}
+
+// ident reads a variable name.
+func (p *parser) ident(v *yaml.Node, what string) string {
+	s := p.str(v, what)
+	if s != "" && (!identRE.MatchString(s) || reservedVars[s]) {
+		p.errs.Add(p.pos(v), "%s: %q is not a usable variable name", what, s)
+	}
+	return s
 }

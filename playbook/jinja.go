@@ -1,0 +1,348 @@
+package playbook
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"unicode"
+)
+
+// The Jinja front end: what Ansible users write in expressions is
+// rewritten, token by token, into the expr language before compiling.
+//
+//   - filters `x | f` and `x | f(a)` become calls `f(x)` and `f(x, a)`,
+//     binding as tightly as in Jinja (`not x | bool` is `not bool(x)`);
+//   - `x is defined`, `x is not defined`, `x is none` and the result
+//     tests (changed, failed, succeeded, skipped) become comparisons;
+//   - `True`, `False` and `None` become true, false and nil;
+//   - the variable before `| default(...)` or `is defined` is read as
+//     `vars.x` (nil when unset), so an undefined one is not an error there.
+//
+// Unknown filters and tests are errors, found when the playbook is
+// validated.
+
+// jinjaFilters maps each supported filter to its expr function.
+var jinjaFilters = map[string]string{
+	"default": "default", "d": "default", "bool": "bool", "int": "int", "float": "float",
+	"string": "string", "lower": "lower", "upper": "upper", "trim": "trim", "join": "join",
+	"length": "len", "count": "len", "to_json": "to_json", "from_json": "fromJSON",
+	"first": "first", "last": "last", "unique": "uniq", "sort": "sort", "reverse": "reverse",
+	"min": "min", "max": "max", "sum": "sum", "abs": "abs", "round": "round", "split": "split",
+	"replace": "replace", "keys": "keys", "values": "values",
+	// expr's own functions, as playbooks wrote them before (users | filter(# != "root")).
+	"filter": "filter", "map": "map", "all": "all", "any": "any",
+}
+
+// jinjaTests maps each supported test to the comparison it becomes; %s
+// is the operand.
+var jinjaTests = map[string]string{
+	"defined": "(%s != nil)", "undefined": "(%s == nil)", "none": "(%s == nil)",
+	"changed": "(%s?.changed == true)", "failed": "(%s?.failed == true)",
+	"succeeded": "(%s?.failed != true)", "success": "(%s?.failed != true)",
+	"skipped": "(%s?.skipped == true)",
+}
+
+// rootNames are variables read as they are, not as vars.NAME.
+func rootName(s string) bool {
+	return s == "vars" || s == "facts" || ansibleFactNames[s]
+}
+
+var (
+	jinjaCache   sync.Map // code -> jinjaResult
+	jinjaCached  int
+	jinjaCacheMu sync.Mutex
+)
+
+type jinjaResult struct {
+	code string
+	err  error
+}
+
+// jinja translates an expression from its Jinja form to expr. Results are
+// cached: expressions come from playbooks, never from host data.
+func jinja(code string) (string, error) {
+	if r, ok := jinjaCache.Load(code); ok {
+		jr := r.(jinjaResult)
+		return jr.code, jr.err
+	}
+	out, err := translate(code)
+	jinjaCacheMu.Lock()
+	if jinjaCached < 10000 {
+		jinjaCached++
+		jinjaCache.Store(code, jinjaResult{out, err})
+	}
+	jinjaCacheMu.Unlock()
+	return out, err
+}
+
+// tokenize splits code into identifiers, numbers, strings, spaces and
+// operators ("||", "??", "?." and "==" style pairs stay whole).
+func tokenize(code string) ([]string, error) {
+	var toks []string
+	for i := 0; i < len(code); {
+		c := code[i]
+		j := i + 1
+		switch {
+		case c == '\'' || c == '"' || c == '`':
+			for j < len(code) && code[j] != c {
+				if code[j] == '\\' && c != '`' {
+					j++
+				}
+				j++
+			}
+			if j >= len(code) {
+				return nil, fmt.Errorf("unterminated string in %q", code)
+			}
+			j++
+		case c == ' ' || c == '\t' || c == '\n' || c == '\r':
+			for j < len(code) && strings.IndexByte(" \t\n\r", code[j]) >= 0 {
+				j++
+			}
+		case isIdent(rune(c), true):
+			for j < len(code) && isIdent(rune(code[j]), false) {
+				j++
+			}
+		default:
+			if j < len(code) && strings.Contains("|| ?? ?. == != <= >= && ..", code[i:j+1]) && !strings.Contains(code[i:j+1], " ") {
+				j++
+			}
+		}
+		toks = append(toks, code[i:j])
+		i = j
+	}
+	return toks, nil
+}
+
+func isIdent(r rune, first bool) bool {
+	return r == '_' || r == '$' || unicode.IsLetter(r) || !first && unicode.IsDigit(r) || first && unicode.IsDigit(r)
+}
+
+func isName(tok string) bool {
+	r := rune(tok[0])
+	return r == '_' || unicode.IsLetter(r)
+}
+
+func isSpace(tok string) bool { return strings.TrimSpace(tok) == "" }
+
+// translate rewrites one Jinja expression into expr.
+func translate(code string) (string, error) {
+	toks, err := tokenize(code)
+	if err != nil {
+		return "", err
+	}
+	var out []string
+	for i := 0; i < len(toks); i++ {
+		tok := toks[i]
+		switch {
+		case tok == "|":
+			if i, err = filter(toks, i, &out); err != nil {
+				return "", err
+			}
+		case tok == "is" && !afterDot(out):
+			if i, err = test(toks, i, &out); err != nil {
+				return "", err
+			}
+		case tok == "True" && !afterDot(out):
+			out = append(out, "true")
+		case tok == "False" && !afterDot(out):
+			out = append(out, "false")
+		case tok == "None" && !afterDot(out):
+			out = append(out, "nil")
+		default:
+			out = append(out, tok)
+		}
+	}
+	return strings.Join(out, ""), nil
+}
+
+func afterDot(out []string) bool {
+	return len(out) > 0 && (out[len(out)-1] == "." || out[len(out)-1] == "?.")
+}
+
+// next returns the index of the first non-space token from i, or len.
+func next(toks []string, i int) int {
+	for i < len(toks) && isSpace(toks[i]) {
+		i++
+	}
+	return i
+}
+
+// filter rewrites `operand | name(args)` at toks[i] == "|"; it returns the
+// index of the filter's last token.
+func filter(toks []string, i int, out *[]string) (int, error) {
+	j := next(toks, i+1)
+	if j >= len(toks) || !isName(toks[j]) {
+		return 0, fmt.Errorf("expected a filter name after |")
+	}
+	name := toks[j]
+	fn, ok := jinjaFilters[name]
+	if !ok {
+		return 0, fmt.Errorf("unknown filter %q%s", name, Suggest(name, filterNames()))
+	}
+	start := operandStart(*out)
+	if start < 0 {
+		return 0, fmt.Errorf("filter %s has nothing to filter", name)
+	}
+	operand := strings.TrimSpace(strings.Join((*out)[start:], ""))
+	if fn == "default" {
+		operand = lenient((*out)[start:])
+	}
+	args, end, err := callArgs(toks, j+1)
+	if err != nil {
+		return 0, err
+	}
+	call := fn + "(" + operand
+	if args != "" {
+		call += ", " + args
+	}
+	*out = append((*out)[:start], call+")")
+	return end, nil
+}
+
+// callArgs reads an optional parenthesised argument list from toks[i];
+// it returns the arguments translated, and the index of the last token
+// used.
+func callArgs(toks []string, i int) (string, int, error) {
+	j := next(toks, i)
+	if j >= len(toks) || toks[j] != "(" {
+		return "", i - 1, nil
+	}
+	depth := 0
+	for k := j; k < len(toks); k++ {
+		switch toks[k] {
+		case "(", "[", "{":
+			depth++
+		case ")", "]", "}":
+			depth--
+		}
+		if depth == 0 {
+			inner, err := translate(strings.Join(toks[j+1:k], ""))
+			return strings.TrimSpace(inner), k, err
+		}
+	}
+	return "", 0, fmt.Errorf("unclosed ( after filter")
+}
+
+// test rewrites `operand is [not] name` at toks[i] == "is".
+func test(toks []string, i int, out *[]string) (int, error) {
+	j := next(toks, i+1)
+	negate := false
+	if j < len(toks) && toks[j] == "not" {
+		negate = true
+		j = next(toks, j+1)
+	}
+	if j >= len(toks) || !isName(toks[j]) {
+		return 0, fmt.Errorf("expected a test name after is")
+	}
+	form, ok := jinjaTests[toks[j]]
+	if !ok {
+		return 0, fmt.Errorf("unknown test %q%s", toks[j], Suggest(toks[j], testNames()))
+	}
+	start := operandStart(*out)
+	if start < 0 {
+		return 0, fmt.Errorf("test %s has nothing to test", toks[j])
+	}
+	cond := fmt.Sprintf(form, lenient((*out)[start:]))
+	if negate {
+		cond = "!" + cond
+	}
+	*out = append((*out)[:start], cond, " ")
+	return j, nil
+}
+
+// operandStart finds where the operand ending out begins: a name, literal
+// or bracketed group, with its .attr, [index] and (call) suffixes.
+func operandStart(out []string) int {
+	j := len(out) - 1
+	for j >= 0 && isSpace(out[j]) {
+		j--
+	}
+	start := -1
+	for j >= 0 {
+		tok := out[j]
+		switch {
+		case tok == ")" || tok == "]" || tok == "}":
+			j = matchOpen(out, j)
+			if j < 0 {
+				return -1
+			}
+			start = j
+			if j > 0 && (isName(out[j-1]) || out[j-1] == ")" || out[j-1] == "]") && tok != "}" {
+				j--
+				continue
+			}
+			if j > 1 && (out[j-1] == "." || out[j-1] == "?.") {
+				j -= 2
+				continue
+			}
+			return start
+		case isName(tok) || tok[0] >= '0' && tok[0] <= '9' || strings.ContainsAny(tok[:1], `'"`+"`"):
+			start = j
+			if j > 1 && (out[j-1] == "." || out[j-1] == "?.") {
+				j -= 2
+				continue
+			}
+			return start
+		default:
+			return start
+		}
+	}
+	return start
+}
+
+func matchOpen(out []string, j int) int {
+	depth := 0
+	for ; j >= 0; j-- {
+		switch out[j] {
+		case ")", "]", "}":
+			depth++
+		case "(", "[", "{":
+			depth--
+		}
+		if depth == 0 {
+			return j
+		}
+	}
+	return -1
+}
+
+// lenient renders a variable path so that a missing variable or key is
+// nil rather than an error: `x.y` becomes `vars.x?.y`. Anything other
+// than a plain path is kept as it is.
+func lenient(toks []string) string {
+	var names []string
+	for _, t := range toks {
+		switch {
+		case isSpace(t):
+		case t == "." || t == "?.":
+		case isName(t) && t != "true" && t != "false" && t != "nil":
+			names = append(names, t)
+		default:
+			return strings.TrimSpace(strings.Join(toks, ""))
+		}
+	}
+	if len(names) == 0 {
+		return strings.TrimSpace(strings.Join(toks, ""))
+	}
+	path := names[0]
+	if !rootName(path) {
+		path = "vars?." + path
+	}
+	for _, n := range names[1:] {
+		path += "?." + n
+	}
+	return path
+}
+
+func filterNames() []string { return sortedKeys(jinjaFilters) }
+func testNames() []string   { return sortedKeys(jinjaTests) }
+
+func sortedKeys(m map[string]string) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

