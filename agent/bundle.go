@@ -80,6 +80,9 @@ func CollectFiles(pb *playbook.Playbook) (map[string][]byte, error) {
 		files[filepath.ToSlash(clean)] = data
 		return nil
 	}
+	for rel, data := range pb.Sources {
+		files[rel] = data // imported task and vars files, as parsed
+	}
 	templated, err := literalSources(pb, func(v *yaml.Node) error { return add(v.Value) })
 	if err != nil {
 		return nil, err

@@ -20,6 +20,10 @@ type Playbook struct {
 	// Vaulted are the decrypted `!vault` values by "line:col": secrets,
 	// which the engine keeps out of every output.
 	Vaulted map[string]string
+	// Sources are the files the playbook imports (import_tasks,
+	// vars_files), by path relative to Dir: a remote agent gets them in
+	// its bundle.
+	Sources map[string][]byte
 }
 
 // Play is one play: tasks and handlers run against a host pattern.
@@ -105,8 +109,14 @@ func Parse(file string, data []byte) (*Playbook, error) {
 // ParseVault is Parse with keys for `!vault` values (see VaultKeys); nil
 // keys refuse them.
 func ParseVault(file string, data []byte, keys *VaultKeys) (*Playbook, error) {
+	return ParseVaultDir(file, data, keys, filepath.Dir(file))
+}
+
+// ParseVaultDir is ParseVault reading the files the playbook imports
+// from dir rather than from beside file (an agent's unpacked bundle).
+func ParseVaultDir(file string, data []byte, keys *VaultKeys, dir string) (*Playbook, error) {
 	pb := &Playbook{File: file, Dir: filepath.Dir(file)}
-	p := &parser{file: file, keys: keys, pb: pb}
+	p := &parser{file: file, keys: keys, pb: pb, read: readBeside(dir)}
 	if err := vaultFileError(file, data); err != nil {
 		return nil, Errors{err}
 	}
@@ -134,15 +144,19 @@ func ParseVault(file string, data []byte, keys *VaultKeys) (*Playbook, error) {
 }
 
 type parser struct {
-	file string
-	keys *VaultKeys
-	pb   *Playbook
-	errs Errors
+	file  string
+	rel   string // file relative to the playbook's directory; "" for the playbook
+	keys  *VaultKeys
+	pb    *Playbook
+	errs  Errors
+	read  func(rel string) ([]byte, error)
+	depth int // import nesting
 }
 
 func (p *parser) pos(n *yaml.Node) Pos { return Pos{File: p.file, Line: n.Line, Col: n.Column} }
 
-var playKeys = []string{"name", "hosts", "vars", "tasks", "handlers", "tags", "become", "become_user", "gather_facts"}
+var playKeys = []string{"name", "hosts", "vars", "tasks", "handlers", "tags", "become", "become_user", "gather_facts",
+	"become_method", "vars_files", "pre_tasks", "post_tasks"}
 
 var taskKeys = []string{"name", "when", "loop", "notify", "register", "tags", "become", "become_user",
 	"become_method", "ignore_errors", "changed_when", "failed_when", "no_log", "check_mode", "vars", "meta",
@@ -155,6 +169,8 @@ func (p *parser) play(n *yaml.Node) *Play {
 	}
 	play := &Play{Pos: p.pos(n)}
 	var hostsSeen bool
+	var pre, post []*Task
+	var varsFiles []*yaml.Node
 	p.mapping(n, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "name":
@@ -177,10 +193,24 @@ func (p *parser) play(n *yaml.Node) *Play {
 		case "gather_facts":
 			// Accepted for Ansible compatibility: facts are gathered lazily.
 			p.boolean(v, "gather_facts")
+		case "become_method":
+			p.becomeMethod(v)
+		case "vars_files":
+			varsFiles = p.varsFiles(v)
+		case "pre_tasks":
+			pre = p.taskList(v, false)
+		case "post_tasks":
+			post = p.taskList(v, false)
 		default:
+			if msg, ok := ansiblePlayKeys[k.Value]; ok {
+				p.errs.Add(p.pos(k), "%s is not supported by provision%s", k.Value, msg)
+				return
+			}
 			p.errs.Add(p.pos(k), "unknown play key %q%s", k.Value, Suggest(k.Value, playKeys))
 		}
 	})
+	play.Vars = withVarsFiles(play.Vars, varsFiles)
+	play.Tasks = phases(pre, play.Tasks, post)
 	if !hostsSeen {
 		p.errs.Add(play.Pos, "play %q has no hosts (use hosts: all or hosts: localhost)", play.Name)
 	}
@@ -352,6 +382,10 @@ func (p *parser) taskList(v *yaml.Node, handlers bool) []*Task {
 	}
 	var out []*Task
 	for _, n := range v.Content {
+		if ts, ok := p.expand(n, handlers); ok {
+			out = append(out, ts...)
+			continue
+		}
 		if t := p.task(n, handlers); t != nil {
 			out = append(out, t)
 		}
@@ -433,6 +467,10 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 		case "loop_control":
 			t.LoopControl = p.loopControl(v)
 		default:
+			if msg, ok := ansibleTaskKeys[k.Value]; ok {
+				p.errs.Add(p.pos(k), "%s is not supported by provision%s", k.Value, msg)
+				return
+			}
 			if !p.module(t, k, v, &am, &refused) {
 				unknown = append(unknown, k)
 			}
@@ -666,4 +704,100 @@ func (p *parser) ident(v *yaml.Node, what string) string {
 		p.errs.Add(p.pos(v), "%s: %q is not a usable variable name", what, s)
 	}
 	return s
+}
+
+// ansiblePlayKeys are Ansible's play keys provision does not implement,
+// with what to do instead.
+var ansiblePlayKeys = map[string]string{
+	"roles":               " (roles are not supported: import their task files with import_tasks)",
+	"serial":              " (every selected host runs the play)",
+	"strategy":            "",
+	"any_errors_fatal":    "",
+	"max_fail_percentage": "",
+	"environment":         " (give env: to command and shell tasks)",
+	"collections":         " (write fully qualified module names, or provision's)",
+	"module_defaults":     "",
+	"vars_prompt":         " (use -e NAME=VALUE)",
+	"remote_user":         " (set the user in the inventory)",
+	"connection":          " (the inventory says how to reach a host)",
+	"order":               "",
+	"run_once":            "",
+	"force_handlers":      " (handlers of a failed run are kept and run on the next run)",
+	"ignore_unreachable":  "",
+	"import_playbook":     " (write the plays in one playbook)",
+	"handlers_files":      "",
+	"become_flags":        "",
+	"check_mode":          " (use --check, or check_mode: on tasks)",
+	"diff":                " (use --diff)",
+	"debugger":            "",
+	"throttle":            "",
+	"timeout":             "",
+	"ignore_errors":       " (set ignore_errors: on the tasks)",
+	"no_log":              " (set no_log: on the tasks)",
+	"when":                " (put when: on the tasks, or in a block)",
+}
+
+// ansibleTaskKeys are Ansible's task keys provision does not implement,
+// with what to do instead.
+var ansibleTaskKeys = map[string]string{
+	"with_items":       " (use loop:)",
+	"with_list":        " (use loop:)",
+	"with_dict":        " (use loop: with a list of mappings)",
+	"with_fileglob":    "",
+	"with_sequence":    " (use loop: with a list)",
+	"with_subelements": "",
+	"with_nested":      "",
+	"with_together":    "",
+	"until":            " (modules converge by themselves; retries are not supported)",
+	"retries":          " (retries are not supported)",
+	"delay":            " (retries are not supported)",
+	"delegate_to":      " (tasks run on the host of the play)",
+	"delegate_facts":   "",
+	"local_action":     "",
+	"run_once":         "",
+	"async":            "",
+	"poll":             "",
+	"environment":      " (give env: to command and shell tasks)",
+	"rescue":           " (block rescue is not supported)",
+	"always":           " (block always is not supported)",
+	"any_errors_fatal": "",
+	"throttle":         "",
+	"timeout":          "",
+	"diff":             " (use --diff)",
+	"remote_user":      " (set the user in the inventory)",
+	"connection":       "",
+	"module_defaults":  "",
+	"collections":      " (write fully qualified module names, or provision's)",
+	"become_flags":     "",
+	"debugger":         "",
+	"action":           " (write the module as the task's key)",
+}
+
+// withVarsFiles appends the entries of vars_files to the play's vars.
+func withVarsFiles(vars *yaml.Node, extra []*yaml.Node) *yaml.Node {
+	if len(extra) == 0 {
+		return vars
+	}
+	if vars == nil {
+		vars = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map"}
+	}
+	m := *vars
+	m.Content = append(append([]*yaml.Node{}, vars.Content...), extra...)
+	return &m
+}
+
+// phases joins pre_tasks, tasks and post_tasks, flushing handlers after
+// each phase that has tasks, as Ansible does.
+func phases(pre, tasks, post []*Task) []*Task {
+	if pre == nil && post == nil {
+		return tasks
+	}
+	var out []*Task
+	for _, ph := range [][]*Task{pre, tasks} {
+		if len(ph) > 0 {
+			out = append(out, ph...)
+			out = append(out, &Task{Pos: ph[len(ph)-1].Pos, Meta: "flush_handlers"})
+		}
+	}
+	return append(out, post...)
 }

@@ -43,6 +43,9 @@ func (p *parser) vault(n *yaml.Node) {
 		return
 	}
 	key := fmt.Sprintf("%d:%d", n.Line, n.Column)
+	if p.rel != "" {
+		key = p.rel + ":" + key
+	}
 	plain, err := p.decrypt(key, n.Value)
 	if err != nil {
 		p.errs.Add(p.pos(n), "this value is encrypted with ansible-vault (!vault): %v", err)
