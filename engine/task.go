@@ -185,7 +185,7 @@ func (r *runner) one(ctx context.Context, t *playbook.Task, vars map[string]any,
 		return finish(report.StatusFailed, err)
 	}
 	sys := *r.sys
-	sys.Render = scope.RenderString
+	sys.Render = scope.RenderTemplate
 	sys.Log = r.taskLogger(t)
 	u, err := r.becomeUser(t, scope)
 	if err != nil {

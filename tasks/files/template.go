@@ -22,9 +22,14 @@ effects) and compares content, mode, owner and group; Apply writes atomically
 or fixes attributes in place. ` + "`--diff`" + ` shows the rendered old and new
 text; ` + "`backup: true`" + ` keeps the old file as ` + "`DEST~`" + `.
 
-The template language is only ` + "`{{ expr }}`" + ` interpolation: there are no
-Jinja blocks (for, if). Compute lists with expressions instead, for example
-` + "`{{ join(users, \"\\n\") }}`" + `.`,
+Besides ` + "`{{ expr }}`" + `, a template holds the Jinja statements
+` + "`{% if %}`" + ` / ` + "`{% elif %}`" + ` / ` + "`{% else %}`" + ` / ` + "`{% endif %}`" + `,
+` + "`{% for x in list %}`" + ` (with ` + "`loop.index`" + `, ` + "`loop.first`" + `, ` + "`loop.last`" + `,
+` + "`{% else %}`" + ` for an empty list, ` + "`for k, v in map.items()`" + `) / ` + "`{% endfor %}`" + `,
+` + "`{% set x = expr %}`" + ` and ` + "`{# comments #}`" + `. As in Ansible the newline
+after a statement is dropped, and ` + "`{%-`" + ` / ` + "`-%}`" + ` strip the whitespace
+before / after it. Other statements (macro, include, block, with) are an
+error. See docs/playbooks.md for what is and is not Jinja.`,
 		Example: `- name: storage.conf for this host
   template:
     src: templates/storage.conf.tmpl
