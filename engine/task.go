@@ -40,6 +40,7 @@ func (r *runner) task(ctx context.Context, pr *playRun, t *playbook.Task, handle
 			iv, shown = r.loopVars(t, vars, item, i)
 		}
 		ev, res := r.one(ctx, t, iv, shown, looped, handler)
+		keepFacts(t, iv, pr.vars)
 		ev.Play = pr.play.Name
 		r.emit(ev)
 		if looped {
@@ -176,6 +177,9 @@ func (r *runner) one(ctx context.Context, t *playbook.Task, vars map[string]any,
 			ev.Msg = "when: " + c.Expr + " is false"
 			return finish(report.StatusSkipped, nil)
 		}
+	}
+	if t.Builtin != nil {
+		return finish(r.builtin(t, vars, &ev))
 	}
 	if t.Module == "" {
 		return finish(report.StatusOK, nil)

@@ -61,6 +61,7 @@ type Task struct {
 	Listen       []string
 	Vars         *yaml.Node
 	LoopControl  *LoopControl
+	Builtin      *Builtin // debug, assert or set_fact, run by the engine
 
 	written string // the module's name as written (ansible.builtin.copy)
 }
@@ -86,6 +87,9 @@ func (t *Task) DisplayName() string {
 	}
 	if t.Meta != "" {
 		return "meta: " + t.Meta
+	}
+	if t.Builtin != nil {
+		return t.Builtin.Name
 	}
 	return t.Module
 }
@@ -494,7 +498,7 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 		p.errs.Add(p.pos(k), "%s %q%s", what, k.Value, Suggest(k.Value, cands))
 	}
 	switch {
-	case t.Module == "" && t.Meta == "" && len(unknown) == 0:
+	case t.Module == "" && t.Meta == "" && t.Builtin == nil && len(unknown) == 0:
 		p.errs.Add(t.Pos, "task %q names no module", t.DisplayName())
 	case argsNode != nil && t.Module == "":
 		p.errs.Add(p.pos(argsNode), "args: the task names no module")
@@ -638,6 +642,9 @@ func (p *parser) module(t *Task, k, v *yaml.Node, am **ansibleModule, refused *b
 	case name == "meta":
 		p.meta(t, v)
 		return true
+	case name == "debug" || name == "assert" || name == "set_fact":
+		p.builtin(t, name, k, v)
+		return true
 	case structural[name]:
 		p.errs.Add(p.pos(k), "%s: Ansible's %s is not supported by provision%s", k.Value, name, structuralHint[name])
 		*refused = true
@@ -658,9 +665,6 @@ var structuralHint = map[string]string{
 	"include_role":    " (roles are not supported)",
 	"import_role":     " (roles are not supported)",
 	"import_playbook": " (write the plays in one playbook)",
-	"debug":           " (use register: and provision's report, or --output json)",
-	"assert":          " (use failed_when: on the task that produces the value)",
-	"set_fact":        " (use vars: on the play or the task)",
 	"fail":            " (use failed_when:)",
 }
 

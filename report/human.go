@@ -140,7 +140,7 @@ func (h *Human) result(b *strings.Builder, e Event) {
 			fmt.Fprintf(b, "%s%s\n", indent, h.paint(red, line))
 		}
 	}
-	if e.Msg != "" && (h.Verbose || e.Status == StatusSkipped && e.Msg != "") {
+	if e.Msg != "" && (h.Verbose || e.Status == StatusSkipped || e.Module == "debug") {
 		fmt.Fprintf(b, "%s%s\n", indent, e.Msg)
 	}
 }

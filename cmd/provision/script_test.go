@@ -18,9 +18,14 @@ func TestMain(m *testing.M) {
 }
 
 // TestScripts runs the command-line scripts in testdata/script. $EXAMPLES
-// is the repository's examples directory.
+// is the repository's examples directory, $ANSIBLE_SAMPLE the Ansible
+// sample repository in testdata/ansible.
 func TestScripts(t *testing.T) {
 	examples, err := filepath.Abs("../../examples")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sample, err := filepath.Abs("testdata/ansible")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -28,6 +33,7 @@ func TestScripts(t *testing.T) {
 		Dir: "testdata/script",
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("EXAMPLES", examples)
+			env.Setenv("ANSIBLE_SAMPLE", sample)
 			env.Setenv("NO_COLOR", "1")
 			return nil
 		},

@@ -1,0 +1,88 @@
+package playbook
+
+import (
+	"gopkg.in/yaml.v3"
+)
+
+// Ansible's debug, assert and set_fact are run by the engine itself, not
+// by a module: they act on the play's variables, not on the host.
+
+// Builtin is a debug, assert or set_fact task's arguments.
+type Builtin struct {
+	Name string // "debug", "assert" or "set_fact"
+	// debug: Msg is rendered and shown; Var names a variable to show.
+	Msg *yaml.Node
+	Var string
+	// assert: every That must hold; FailMsg is shown when one does not.
+	That       []Cond
+	FailMsg    *yaml.Node
+	SuccessMsg *yaml.Node
+	// set_fact: Facts is a mapping of names to values, rendered in order.
+	Facts *yaml.Node
+}
+
+// builtinKeys are the arguments each builtin takes.
+var builtinKeys = map[string][]string{
+	"debug":    {"msg", "var", "verbosity"},
+	"assert":   {"that", "fail_msg", "msg", "success_msg", "quiet"},
+	"set_fact": nil, // any variable names, and cacheable
+}
+
+// builtin reads the arguments of a debug, assert or set_fact task.
+func (p *parser) builtin(t *Task, name string, k, v *yaml.Node) {
+	if t.Module != "" || t.Builtin != nil {
+		p.errs.Add(p.pos(k), "task has two modules: write two tasks")
+		return
+	}
+	t.ModulePos = p.pos(k)
+	b := &Builtin{Name: name}
+	t.Builtin = b
+	if v.Kind != yaml.MappingNode {
+		p.errs.Add(p.pos(v), "%s: expected a mapping of arguments, found %s", name, kindName(v))
+		return
+	}
+	if name == "set_fact" {
+		b.Facts = p.setFacts(v)
+		return
+	}
+	p.mapping(v, func(ak, av *yaml.Node) {
+		switch ak.Value {
+		case "msg", "fail_msg":
+			p.checkTemplates(av)
+			if name == "debug" {
+				b.Msg = av
+			} else {
+				b.FailMsg = av
+			}
+		case "success_msg":
+			p.checkTemplates(av)
+			b.SuccessMsg = av
+		case "var":
+			b.Var = p.str(av, "debug.var")
+		case "that":
+			b.That = p.conds(av, "assert.that")
+		case "verbosity", "quiet":
+			// Accepted: provision's output has no verbosity levels.
+		default:
+			p.errs.Add(p.pos(ak), "%s: unknown argument %q%s", name, ak.Value, Suggest(ak.Value, builtinKeys[name]))
+		}
+	})
+	if name == "assert" && b.That == nil {
+		p.errs.Add(p.pos(v), "assert: missing required argument \"that\"")
+	}
+	if name == "debug" && b.Msg != nil && b.Var != "" {
+		p.errs.Add(p.pos(v), "debug: give msg or var, not both")
+	}
+}
+
+// setFacts checks a set_fact mapping: names are variable names; cacheable
+// is accepted and means nothing (facts are not cached).
+func (p *parser) setFacts(v *yaml.Node) *yaml.Node {
+	out := &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: v.Line, Column: v.Column}
+	for i := 0; i+1 < len(v.Content); i += 2 {
+		if v.Content[i].Value != "cacheable" {
+			out.Content = append(out.Content, v.Content[i], v.Content[i+1])
+		}
+	}
+	return p.vars(out)
+}
