@@ -39,7 +39,7 @@ func (r *runner) task(ctx context.Context, pr *playRun, t *playbook.Task, handle
 		if looped {
 			iv, shown = r.loopVars(t, vars, item, i)
 		}
-		ev, res := r.one(ctx, t, iv, shown, looped, handler)
+		ev, res := r.attempts(ctx, t, iv, shown, looped, handler)
 		keepFacts(t, iv, pr.vars)
 		ev.Play = pr.play.Name
 		r.emit(ev)

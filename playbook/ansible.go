@@ -90,7 +90,7 @@ func resolveModule(key string) (name string, am *ansibleModule, msg string, ok b
 	}
 	if am := ansibleModules[short]; am != nil {
 		if am.target == "" {
-			return "", am, "Ansible's " + short + " is not a provision module: " + am.hint, true
+			return "", am, key + ": Ansible's " + short + " is not a provision module: " + am.hint, true
 		}
 		if _, found := tasks.Lookup(am.target); found {
 			return am.target, am, "", true
@@ -147,8 +147,7 @@ func lineinfileHint(args *yaml.Node) string {
 		switch args.Content[i].Value {
 		case "path", "dest", "name":
 			if subidPathRE.MatchString(args.Content[i+1].Value) {
-				return "use provision's subid module, which gives each user a free range in " +
-					args.Content[i+1].Value + ": subid: {user: alice, count: 65536}"
+				return args.Content[i+1].Value + ": use provision's subid module, which gives each user a free range: subid: {user: alice, count: 65536}"
 			}
 		}
 	}

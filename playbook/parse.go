@@ -62,6 +62,10 @@ type Task struct {
 	Vars         *yaml.Node
 	LoopControl  *LoopControl
 	Builtin      *Builtin // debug, assert or set_fact, run by the engine
+	// Until repeats the task until it holds, at most Retries more times
+	// (default 3), Delay seconds apart (default 5), as in Ansible.
+	Until          *Cond
+	Retries, Delay *int
 
 	written string // the module's name as written (ansible.builtin.copy)
 }
@@ -164,7 +168,7 @@ var playKeys = []string{"name", "hosts", "vars", "tasks", "handlers", "tags", "b
 
 var taskKeys = []string{"name", "when", "loop", "notify", "register", "tags", "become", "become_user",
 	"become_method", "ignore_errors", "changed_when", "failed_when", "no_log", "check_mode", "vars", "meta",
-	"args", "loop_control"}
+	"args", "loop_control", "until", "retries", "delay"}
 
 func (p *parser) play(n *yaml.Node) *Play {
 	if n.Kind != yaml.MappingNode {
@@ -470,6 +474,14 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 			p.becomeMethod(v)
 		case "loop_control":
 			t.LoopControl = p.loopControl(v)
+		case "until":
+			if c := p.conds(v, "until"); len(c) > 0 {
+				t.Until = &c[0]
+			}
+		case "retries":
+			t.Retries = p.count(v, "retries")
+		case "delay":
+			t.Delay = p.count(v, "delay")
 		default:
 			if msg, ok := ansibleTaskKeys[k.Value]; ok {
 				p.errs.Add(p.pos(k), "%s is not supported by provision%s", k.Value, msg)
@@ -713,7 +725,7 @@ func (p *parser) ident(v *yaml.Node, what string) string {
 // ansiblePlayKeys are Ansible's play keys provision does not implement,
 // with what to do instead.
 var ansiblePlayKeys = map[string]string{
-	"roles":               " (roles are not supported: import their task files with import_tasks)",
+	"roles":               "",
 	"serial":              " (every selected host runs the play)",
 	"strategy":            "",
 	"any_errors_fatal":    "",
@@ -752,9 +764,6 @@ var ansibleTaskKeys = map[string]string{
 	"with_subelements": "",
 	"with_nested":      "",
 	"with_together":    "",
-	"until":            " (modules converge by themselves; retries are not supported)",
-	"retries":          " (retries are not supported)",
-	"delay":            " (retries are not supported)",
 	"delegate_to":      " (tasks run on the host of the play)",
 	"delegate_facts":   "",
 	"local_action":     "",
@@ -804,4 +813,16 @@ func phases(pre, tasks, post []*Task) []*Task {
 		}
 	}
 	return append(out, post...)
+}
+
+// count reads a non-negative integer.
+func (p *parser) count(v *yaml.Node, what string) *int {
+	var n int
+	d := &decoder{file: p.file}
+	d.decode(v, reflectValue(&n), what)
+	p.errs = append(p.errs, d.errs...)
+	if n < 0 || n > 10000 {
+		p.errs.Add(p.pos(v), "%s: %d is out of range (0 to 10000)", what, n)
+	}
+	return &n
 }

@@ -1,0 +1,67 @@
+package engine
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/provision-tool/provision/tasks/taskstest"
+)
+
+// TestAnsibleConstructs runs loop_control, set_fact, debug, assert and
+// until together.
+func TestAnsibleConstructs(t *testing.T) {
+	sys, _ := taskstest.New(t)
+	taskstest.WriteFile(t, sys, "/etc/.keep", "")
+	src := `
+- name: p
+  hosts: all
+  vars:
+    users: [alice, bob]
+  tasks:
+    - name: conf
+      testfile: {path: "/etc/{{ u }}.conf", content: "{{ i }}:{{ u | upper }}"}
+      loop: "{{ users }}"
+      loop_control: {loop_var: u, index_var: i, label: "{{ u }}!"}
+    - name: remember
+      set_fact: {joined: "{{ users | join(',') }}"}
+    - name: say
+      debug: {msg: "{{ joined }}"}
+    - name: check
+      assert:
+        that:
+          - joined == 'alice,bob'
+          - missing is not defined
+    - name: wait
+      testfile: {path: /etc/wait, content: "x"}
+      register: w
+      until: w is not changed
+      retries: 2
+      delay: 0
+    - name: never
+      testfile: {path: /etc/never, fail: true}
+      register: n
+      until: n is succeeded
+      retries: 1
+      delay: 0
+      ignore_errors: true
+    - name: false assertion
+      assert: {that: "joined == 'x'", fail_msg: "joined is {{ joined }}"}
+`
+	rec, _ := runPB(t, sys, src, Options{})
+	want := "conf[alice!]=changed conf[bob!]=changed remember=ok say=ok check=ok wait=ok never=failed false assertion=failed"
+	if got := rec.statuses(); got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	if got := taskstest.ReadFile(t, sys, "/etc/bob.conf"); got != "1:BOB" {
+		t.Errorf("bob.conf = %q", got)
+	}
+	if rec.events[3].Msg != "alice,bob" {
+		t.Errorf("debug msg = %q", rec.events[3].Msg)
+	}
+	if e := rec.events[6].Error; !strings.Contains(e, "until: n is succeeded still false after 2 attempts") {
+		t.Errorf("until error = %q", e)
+	}
+	if e := rec.events[7].Error; !strings.Contains(e, "joined is alice,bob") {
+		t.Errorf("assert error = %q", e)
+	}
+}
