@@ -199,6 +199,9 @@ func (r *runner) playVars(play *playbook.Play) (map[string]any, error) {
 		"inventory_hostname": r.opts.Host,
 		"check_mode":         r.opts.Check,
 	}
+	if err := r.renderVars(play.Defaults, vars); err != nil { // roles' defaults
+		return nil, err
+	}
 	for k, v := range r.opts.HostVars {
 		vars[k] = v
 	}

@@ -32,6 +32,9 @@ type Play struct {
 	Name       string
 	Hosts      string
 	Vars       *yaml.Node // mapping, rendered on the host in order
+	// Defaults are its roles' defaults: rendered first, below the
+	// inventory's variables.
+	Defaults *yaml.Node
 	Tasks      []*Task
 	Handlers   []*Task
 	Tags       []string
@@ -140,11 +143,7 @@ func ParseVaultDir(file string, data []byte, keys *VaultKeys, dir string) (*Play
 		return nil, p.errs
 	}
 	p.vault(root)
-	for _, n := range root.Content {
-		if play := p.play(n); play != nil {
-			pb.Plays = append(pb.Plays, play)
-		}
-	}
+	pb.Plays = p.plays(root)
 	if len(p.errs) > 0 {
 		return nil, p.errs.Sort()
 	}
@@ -158,13 +157,14 @@ type parser struct {
 	pb    *Playbook
 	errs  Errors
 	read  func(rel string) ([]byte, error)
-	depth int // import nesting
+	depth int      // import nesting
+	roles *roleAcc // what the current play's roles add to it
 }
 
 func (p *parser) pos(n *yaml.Node) Pos { return Pos{File: p.file, Line: n.Line, Col: n.Column} }
 
 var playKeys = []string{"name", "hosts", "vars", "tasks", "handlers", "tags", "become", "become_user", "gather_facts",
-	"become_method", "vars_files", "pre_tasks", "post_tasks"}
+	"become_method", "vars_files", "pre_tasks", "post_tasks", "roles"}
 
 var taskKeys = []string{"name", "when", "loop", "notify", "register", "tags", "become", "become_user",
 	"become_method", "ignore_errors", "changed_when", "failed_when", "no_log", "check_mode", "vars", "meta",
@@ -177,8 +177,10 @@ func (p *parser) play(n *yaml.Node) *Play {
 	}
 	play := &Play{Pos: p.pos(n)}
 	var hostsSeen bool
-	var pre, post []*Task
+	var pre, post, roles []*Task
 	var varsFiles []*yaml.Node
+	p.roles = &roleAcc{loaded: map[string]bool{}}
+	defer func() { p.roles = nil }()
 	p.mapping(n, func(k, v *yaml.Node) {
 		switch k.Value {
 		case "name":
@@ -209,6 +211,8 @@ func (p *parser) play(n *yaml.Node) *Play {
 			pre = p.taskList(v, false)
 		case "post_tasks":
 			post = p.taskList(v, false)
+		case "roles":
+			roles = p.playRoles(v)
 		default:
 			if msg, ok := ansiblePlayKeys[k.Value]; ok {
 				p.errs.Add(p.pos(k), "%s is not supported by provision%s", k.Value, msg)
@@ -217,8 +221,10 @@ func (p *parser) play(n *yaml.Node) *Play {
 			p.errs.Add(p.pos(k), "unknown play key %q%s", k.Value, Suggest(k.Value, playKeys))
 		}
 	})
-	play.Vars = withVarsFiles(play.Vars, varsFiles)
-	play.Tasks = phases(pre, play.Tasks, post)
+	play.Vars = withVarsFiles(play.Vars, append(varsFiles, p.roles.vars...))
+	play.Defaults = withVarsFiles(nil, p.roles.defaults)
+	play.Handlers = append(play.Handlers, p.roles.handlers...)
+	play.Tasks = phases(pre, append(roles, play.Tasks...), post)
 	if !hostsSeen {
 		p.errs.Add(play.Pos, "play %q has no hosts (use hosts: all or hosts: localhost)", play.Name)
 	}
@@ -674,8 +680,6 @@ func (p *parser) module(t *Task, k, v *yaml.Node, am **ansibleModule, refused *b
 var structuralHint = map[string]string{
 	"include_vars":    " (use vars_files: in the play, or vars:)",
 	"include_tasks":   " (provision imports task files statically: use import_tasks)",
-	"include_role":    " (roles are not supported)",
-	"import_role":     " (roles are not supported)",
 	"import_playbook": " (write the plays in one playbook)",
 	"fail":            " (use failed_when:)",
 }
@@ -725,7 +729,6 @@ func (p *parser) ident(v *yaml.Node, what string) string {
 // ansiblePlayKeys are Ansible's play keys provision does not implement,
 // with what to do instead.
 var ansiblePlayKeys = map[string]string{
-	"roles":               "",
 	"serial":              " (every selected host runs the play)",
 	"strategy":            "",
 	"any_errors_fatal":    "",

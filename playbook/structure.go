@@ -33,25 +33,30 @@ func (p *parser) expand(n *yaml.Node, handler bool) (out []*Task, ok bool) {
 	if n.Kind != yaml.MappingNode {
 		return nil, false
 	}
-	var body, file *yaml.Node
+	var body, file, role *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		switch k := n.Content[i]; {
 		case k.Value == "block":
 			body = n.Content[i+1]
 		case importNames[k.Value]:
 			file = n.Content[i+1]
+		case roleNames[k.Value]:
+			role = n.Content[i+1]
 		}
 	}
-	if body == nil && file == nil {
+	if body == nil && file == nil && role == nil {
 		return nil, false
 	}
 	parent := &Task{Pos: p.pos(n)}
 	p.mapping(n, func(k, v *yaml.Node) { p.blockKey(parent, k, v, body != nil) })
 	var children []*Task
-	if body != nil {
+	switch {
+	case body != nil:
 		children = p.taskList(body, handler)
-	} else {
+	case file != nil:
 		children = p.importTasks(file, handler)
+	default:
+		children = p.importRole(role)
 	}
 	for _, c := range children {
 		inherit(parent, c)
@@ -62,7 +67,7 @@ func (p *parser) expand(n *yaml.Node, handler bool) (out []*Task, ok bool) {
 // blockKey reads one key of a block or an import.
 func (p *parser) blockKey(parent *Task, k, v *yaml.Node, block bool) {
 	switch {
-	case k.Value == "block" || importNames[k.Value]:
+	case k.Value == "block" || importNames[k.Value] || roleNames[k.Value]:
 	case k.Value == "rescue" || k.Value == "always":
 		p.errs.Add(p.pos(k), "block: %s is not supported by provision (a failed task stops the host; use ignore_errors: or failed_when: on the task)", k.Value)
 	case k.Value == "loop" || strings.HasPrefix(k.Value, "with_"):
@@ -160,10 +165,17 @@ func (p *parser) subFile(v *yaml.Node, rel string) (*yaml.Node, *parser) {
 		p.errs.Add(p.pos(v), "%q: imports nest deeper than %d (an import cycle?)", rel, maxImportDepth)
 		return nil, nil
 	}
-	relPath := filepath.ToSlash(filepath.Join(filepath.Dir(p.rel), rel))
+	return p.subFileAt(v, filepath.ToSlash(filepath.Join(filepath.Dir(p.rel), rel)), false)
+}
+
+// subFileAt is subFile for a path relative to the playbook's directory;
+// with optional, a missing file is no error.
+func (p *parser) subFileAt(v *yaml.Node, relPath string, optional bool) (*yaml.Node, *parser) {
 	data, err := p.read(relPath)
 	if err != nil {
-		p.errs.Add(p.pos(v), "%s", err)
+		if !optional || !isNotExist(err) {
+			p.errs.Add(p.pos(v), "%s", err)
+		}
 		return nil, nil
 	}
 	file := filepath.Join(p.pb.Dir, filepath.FromSlash(relPath))
@@ -171,7 +183,7 @@ func (p *parser) subFile(v *yaml.Node, rel string) (*yaml.Node, *parser) {
 		p.pb.Sources = map[string][]byte{}
 	}
 	p.pb.Sources[relPath] = data
-	sub := &parser{file: file, rel: relPath, keys: p.keys, pb: p.pb, read: p.read, depth: p.depth + 1}
+	sub := &parser{file: file, rel: relPath, keys: p.keys, pb: p.pb, read: p.read, depth: p.depth + 1, roles: p.roles}
 	if e := vaultFileError(file, data); e != nil {
 		p.errs = append(p.errs, e)
 		return nil, nil
@@ -179,8 +191,8 @@ func (p *parser) subFile(v *yaml.Node, rel string) (*yaml.Node, *parser) {
 	root, errs := input.YAML(file, data)
 	p.errs = append(p.errs, errs...)
 	if root == nil || errs != nil {
-		if errs == nil {
-			p.errs.Add(p.pos(v), "%s is empty", rel)
+		if errs == nil && !optional {
+			p.errs.Add(p.pos(v), "%s is empty", relPath)
 		}
 		return nil, nil
 	}
@@ -193,7 +205,7 @@ func readBeside(dir string) func(rel string) ([]byte, error) {
 	return func(rel string) ([]byte, error) {
 		data, err := input.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
 		if err != nil {
-			return nil, fmt.Errorf("%s: %v", rel, unwrapPath(err))
+			return nil, fmt.Errorf("%s: %w", rel, unwrapPath(err))
 		}
 		return data, nil
 	}
