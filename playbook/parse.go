@@ -28,13 +28,13 @@ type Playbook struct {
 
 // Play is one play: tasks and handlers run against a host pattern.
 type Play struct {
-	Pos        Pos
-	Name       string
-	Hosts      string
-	Vars       *yaml.Node // mapping, rendered on the host in order
+	Pos   Pos
+	Name  string
+	Hosts string
+	Vars  *yaml.Node // mapping, rendered on the host in order
 	// Defaults are its roles' defaults: rendered first, below the
 	// inventory's variables.
-	Defaults *yaml.Node
+	Defaults   *yaml.Node
 	Tasks      []*Task
 	Handlers   []*Task
 	Tags       []string
