@@ -32,24 +32,30 @@ var exprFuncs = []expr.Option{
 		}
 		return p[0], nil
 	}),
-	expr.Function("bool", func(p ...any) (any, error) {
-		if len(p) != 1 {
-			return nil, fmt.Errorf("bool takes no arguments")
-		}
-		return ansibleBool(p[0]), nil
-	}),
-	expr.Function("to_json", func(p ...any) (any, error) {
-		if len(p) != 1 {
-			return nil, fmt.Errorf("to_json takes no arguments")
-		}
-		data, err := json.Marshal(p[0])
-		return string(data), err
-	}),
 	expr.Function("string", func(p ...any) (any, error) {
 		if len(p) != 1 {
 			return nil, fmt.Errorf("string(value) takes 1 argument")
 		}
 		return Stringify(p[0]), nil
+	}),
+}
+
+// jinjaFuncs are the functions the Jinja filters bool and to_json call;
+// an expression gets them only when it names them, so that compiling
+// the others costs nothing more.
+var jinjaFuncs = map[string]expr.Option{
+	"bool(": expr.Function("bool", func(p ...any) (any, error) {
+		if len(p) != 1 {
+			return nil, fmt.Errorf("bool takes no arguments")
+		}
+		return ansibleBool(p[0]), nil
+	}),
+	"to_json(": expr.Function("to_json", func(p ...any) (any, error) {
+		if len(p) != 1 {
+			return nil, fmt.Errorf("to_json takes no arguments")
+		}
+		data, err := json.Marshal(p[0])
+		return string(data), err
 	}),
 }
 
@@ -79,7 +85,7 @@ func (s *Scope) Eval(code string) (any, error) {
 		return nil, err
 	}
 	env := s.env(code)
-	opts := append([]expr.Option{expr.Env(env)}, exprFuncs...)
+	opts := funcs(code, expr.Env(env))
 	prog, err := expr.Compile(code, opts...)
 	if err != nil {
 		return nil, cleanExprError(err)
@@ -147,7 +153,7 @@ func CheckExpr(code string) error {
 	if err != nil {
 		return err
 	}
-	opts := append([]expr.Option{expr.AllowUndefinedVariables()}, exprFuncs...)
+	opts := funcs(code, expr.AllowUndefinedVariables())
 	_, err = expr.Compile(code, opts...)
 	return cleanExprError(err)
 }
@@ -234,4 +240,17 @@ func cleanExprError(err error) error {
 	// expr errors carry a multi-line source excerpt; keep the first line.
 	msg, _, _ := strings.Cut(err.Error(), "\n")
 	return fmt.Errorf("%s", msg)
+}
+
+// funcs returns first, the functions every expression has, and those of
+// jinjaFuncs that code names.
+func funcs(code string, first expr.Option) []expr.Option {
+	opts := make([]expr.Option, 0, len(exprFuncs)+1+len(jinjaFuncs))
+	opts = append(append(opts, first), exprFuncs...)
+	for name, f := range jinjaFuncs {
+		if strings.Contains(code, name) {
+			opts = append(opts, f)
+		}
+	}
+	return opts
 }

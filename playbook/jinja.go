@@ -49,9 +49,8 @@ func rootName(s string) bool {
 }
 
 var (
-	jinjaCache   sync.Map // code -> jinjaResult
-	jinjaCached  int
-	jinjaCacheMu sync.Mutex
+	jinjaMu    sync.RWMutex
+	jinjaCache = map[string]jinjaResult{}
 )
 
 type jinjaResult struct {
@@ -62,17 +61,18 @@ type jinjaResult struct {
 // jinja translates an expression from its Jinja form to expr. Results are
 // cached: expressions come from playbooks, never from host data.
 func jinja(code string) (string, error) {
-	if r, ok := jinjaCache.Load(code); ok {
-		jr := r.(jinjaResult)
-		return jr.code, jr.err
+	jinjaMu.RLock()
+	r, ok := jinjaCache[code]
+	jinjaMu.RUnlock()
+	if ok {
+		return r.code, r.err
 	}
 	out, err := translate(code)
-	jinjaCacheMu.Lock()
-	if jinjaCached < 10000 {
-		jinjaCached++
-		jinjaCache.Store(code, jinjaResult{out, err})
+	jinjaMu.Lock()
+	if len(jinjaCache) < 10000 {
+		jinjaCache[code] = jinjaResult{out, err}
 	}
-	jinjaCacheMu.Unlock()
+	jinjaMu.Unlock()
 	return out, err
 }
 
