@@ -89,11 +89,11 @@ func (r *runner) loopVars(t *playbook.Task, vars map[string]any, item any, i int
 func (r *runner) loopItems(t *playbook.Task, vars map[string]any) ([]any, error) {
 	var raw any
 	if err := t.Loop.Decode(&raw); err != nil {
-		return nil, posErr(r.pb.File, t.Loop, err)
+		return nil, posErr(t.Pos.File, t.Loop, err)
 	}
 	v, err := renderValue(r.scope(vars), raw)
 	if err != nil {
-		return nil, posErr(r.pb.File, t.Loop, fmt.Errorf("loop: %w", err))
+		return nil, posErr(t.Pos.File, t.Loop, fmt.Errorf("loop: %w", err))
 	}
 	switch x := v.(type) {
 	case []any:
@@ -107,7 +107,7 @@ func (r *runner) loopItems(t *playbook.Task, vars map[string]any) ([]any, error)
 	case nil:
 		return []any{}, nil
 	}
-	return nil, posErr(r.pb.File, t.Loop, fmt.Errorf("loop: expected a list, got %s", playbook.Stringify(v)))
+	return nil, posErr(t.Pos.File, t.Loop, fmt.Errorf("loop: expected a list, got %s", playbook.Stringify(v)))
 }
 
 func (r *runner) notify(pr *playRun, t *playbook.Task, item any, looped bool) {

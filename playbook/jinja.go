@@ -31,7 +31,13 @@ var jinjaFilters = map[string]string{
 	"min": "min", "max": "max", "sum": "sum", "abs": "abs", "round": "round", "split": "split",
 	"replace": "replace", "keys": "keys", "values": "values",
 	// expr's own functions, as playbooks wrote them before (users | filter(# != "root")).
-	"filter": "filter", "map": "map", "all": "all", "any": "any",
+	"filter": "filter", "map": "map", "all": "all", "any": "any", "none": "none", "one": "one",
+	"len": "len", "toJSON": "toJSON", "fromJSON": "fromJSON", "uniq": "uniq", "find": "find",
+	"findIndex": "findIndex", "groupBy": "groupBy", "sortBy": "sortBy", "flatten": "flatten",
+	"concat": "concat", "hasPrefix": "hasPrefix", "hasSuffix": "hasSuffix", "indexOf": "indexOf",
+	"trimPrefix": "trimPrefix", "trimSuffix": "trimSuffix", "toBase64": "toBase64",
+	"fromBase64": "fromBase64", "b64encode": "toBase64", "b64decode": "fromBase64",
+	"ceil": "ceil", "floor": "floor", "mean": "mean", "median": "median", "repeat": "repeat",
 }
 
 // jinjaTests maps each supported test to the comparison it becomes; %s

@@ -647,6 +647,13 @@ func (p *parser) meta(t *Task, v *yaml.Node) {
 // provision answers with an error. It returns false when k is no module.
 func (p *parser) module(t *Task, k, v *yaml.Node, am **ansibleModule, refused *bool) bool {
 	name, a, msg, ok := resolveModule(k.Value)
+	if a == nil && ok && msg == "" {
+		// Ansible's short names (copy, package) take Ansible's
+		// argument names too.
+		if s := ansibleModules[name]; s != nil && s.target == name {
+			a = s
+		}
+	}
 	switch {
 	case !ok:
 		return false
