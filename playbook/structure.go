@@ -2,6 +2,7 @@ package playbook
 
 import (
 	"fmt"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -157,12 +158,8 @@ func (p *parser) importTasks(v *yaml.Node, handler bool) []*Task {
 // vars_files), relative to the naming file's directory; it returns its
 // root node and a parser for it, or nil after reporting why not.
 func (p *parser) subFile(v *yaml.Node, rel string) (*yaml.Node, *parser) {
-	if filepath.IsAbs(rel) || strings.HasPrefix(filepath.Clean(rel), "..") {
+	if filepath.IsAbs(rel) {
 		p.errs.Add(p.pos(v), "%q: a file a playbook names must be relative to it and stay inside its directory", rel)
-		return nil, nil
-	}
-	if p.depth >= maxImportDepth {
-		p.errs.Add(p.pos(v), "%q: imports nest deeper than %d (an import cycle?)", rel, maxImportDepth)
 		return nil, nil
 	}
 	return p.subFileAt(v, filepath.ToSlash(filepath.Join(filepath.Dir(p.rel), rel)), false)
@@ -171,6 +168,15 @@ func (p *parser) subFile(v *yaml.Node, rel string) (*yaml.Node, *parser) {
 // subFileAt is subFile for a path relative to the playbook's directory;
 // with optional, a missing file is no error.
 func (p *parser) subFileAt(v *yaml.Node, relPath string, optional bool) (*yaml.Node, *parser) {
+	relPath = path.Clean(relPath)
+	if relPath == ".." || strings.HasPrefix(relPath, "../") || path.IsAbs(relPath) {
+		p.errs.Add(p.pos(v), "%q: a file a playbook names must stay inside the playbook's directory", relPath)
+		return nil, nil
+	}
+	if p.depth >= maxImportDepth {
+		p.errs.Add(p.pos(v), "%q: imports nest deeper than %d (an import cycle?)", relPath, maxImportDepth)
+		return nil, nil
+	}
 	data, err := p.read(relPath)
 	if err != nil {
 		if !optional || !isNotExist(err) {

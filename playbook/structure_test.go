@@ -53,3 +53,33 @@ func TestBlockAndImportInherit(t *testing.T) {
 		t.Error("imported file not kept for remote hosts")
 	}
 }
+
+// TestImportsStayInside: imports cannot leave the playbook's directory,
+// and a cycle ends with an error.
+func TestImportsStayInside(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "loop.yml"), []byte("- import_tasks: loop.yml\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	src := `- hosts: all
+  vars_files: [../secrets.yml]
+  tasks:
+    - import_tasks: /etc/tasks.yml
+    - import_role: {name: r, tasks_from: ../../../../etc/x}
+    - import_tasks: loop.yml
+`
+	_, err := Parse(filepath.Join(dir, "site.yml"), []byte(src))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	for _, want := range []string{
+		`site.yml:2:15: "../secrets.yml": a file a playbook names must stay inside`,
+		`site.yml:4:21: "/etc/tasks.yml": a file a playbook names must be relative`,
+		`site.yml:5:20: "../etc/x.yml": a file a playbook names must stay inside`,
+		`imports nest deeper than 16`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("missing %q in:\n%v", want, err)
+		}
+	}
+}
