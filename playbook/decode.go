@@ -59,6 +59,9 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, name string) {
 			d.fail(n, "%s: %v", name, err)
 			return
 		}
+		if val == Omit {
+			return // `| default(omit)`: as if the argument were not given
+		}
 		rendered := ValueNode(val)
 		rendered.Line, rendered.Column = n.Line, n.Column
 		// A rendered value is data (host facts, variables, -e values):

@@ -15,6 +15,10 @@ import (
 // is a list); a template with any text around it, even a newline, renders
 // as text.
 
+// Omit is the value of Ansible's `omit`: an argument whose template
+// yields exactly it is left out, as if it were not written.
+const Omit = "__omit_place_holder__provision__"
+
 // Scope is the set of variables an expression sees. Facts are gathered only
 // when an expression names them.
 type Scope struct {
@@ -67,6 +71,11 @@ func (s *Scope) env(code string) map[string]any {
 	env["vars"] = s.Vars
 	if s.Facts != nil && strings.Contains(code, "facts") {
 		env["facts"] = s.Facts()
+	}
+	if strings.Contains(code, "omit") {
+		if _, set := env["omit"]; !set {
+			env["omit"] = Omit
+		}
 	}
 	if s.Facts != nil && strings.Contains(code, "ansible_") {
 		for k, v := range ansibleFacts(s.Facts()) {

@@ -105,3 +105,19 @@ func TestJinjaRenderedDataStaysData(t *testing.T) {
 		t.Errorf("got %q, %v", got, err)
 	}
 }
+
+// TestOmit: `{{ x | default(omit) }}` leaves the argument out.
+func TestOmit(t *testing.T) {
+	var a struct {
+		Mode string `yaml:"mode"`
+		Dest string `yaml:"dest"`
+	}
+	a.Mode = "keep"
+	n := ValueNode(map[string]any{"mode": "{{ missing | default(omit) }}", "dest": "{{ name | default(omit) }}"})
+	if errs := DecodeArgs("p.yml", n, &a, jinjaScope().Render); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	if a.Mode != "keep" || a.Dest != "Alice" {
+		t.Errorf("mode %q dest %q", a.Mode, a.Dest)
+	}
+}
