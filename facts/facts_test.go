@@ -3,6 +3,7 @@ package facts
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 )
 
@@ -107,5 +108,20 @@ func TestParseEnvFile(t *testing.T) {
 	kv := ParseEnvFile([]byte("A=\"x y\"\nB='z'\n# c\nC=plain\nbad\n"))
 	if kv["A"] != "x y" || kv["B"] != "z" || kv["C"] != "plain" || len(kv) != 3 {
 		t.Errorf("%v", kv)
+	}
+}
+
+// TestHostnameAndUserID: under a root, the hostname is ROOT/etc/hostname
+// and the user is the one of our UID in ROOT/etc/passwd.
+func TestHostnameAndUserID(t *testing.T) {
+	root := t.TempDir()
+	write(t, root, "/etc/hostname", "builder\n")
+	write(t, root, "/etc/passwd", "me:x:"+strconv.Itoa(os.Geteuid())+":0::/:/bin/sh\n")
+	f := New(root)
+	if f.Hostname() != "builder" || f.UserID() != "me" {
+		t.Errorf("hostname %q, user %q", f.Hostname(), f.UserID())
+	}
+	if m := f.Map(); m["hostname"] != "builder" || m["user_id"] != "me" {
+		t.Errorf("Map: %v %v", m["hostname"], m["user_id"])
 	}
 }
