@@ -524,6 +524,7 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 		p.errs.Add(t.Pos, "a meta task cannot also run module %s", t.Module)
 	case t.Module != "":
 		p.checkArgs(t)
+		p.checkTemplateSrc(t)
 	}
 	return t
 }

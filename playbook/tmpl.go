@@ -2,8 +2,14 @@ package playbook
 
 import (
 	"fmt"
+	"path"
+	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
+
+	"gopkg.in/yaml.v3"
 )
 
 // Template files (the template module) are Jinja documents: besides
@@ -72,9 +78,9 @@ func lexTemplate(text string) ([]ttoken, error) {
 			toks = append(toks, ttoken{"expr", strings.TrimSpace(inner), line})
 		case "{%":
 			toks = append(toks, ttoken{"stmt", strings.TrimSpace(inner), line})
-			text = strings.TrimPrefix(text, "\n") // trim_blocks, as Ansible sets it
-		case "{#":
-			text = strings.TrimPrefix(text, "\n")
+		}
+		if open != "{{" && strings.HasPrefix(text, "\n") {
+			text, line = text[1:], line+1 // trim_blocks, as Ansible sets it
 		}
 	}
 	return toks, nil
@@ -375,4 +381,33 @@ func copyMap(m map[string]any) map[string]any {
 		out[k] = v
 	}
 	return out
+}
+
+var lineRE = regexp.MustCompile(`^line (\d+): `)
+
+// checkTemplateSrc reports syntax errors, unknown filters and tests in
+// the template file a template task names literally, at their line.
+func (p *parser) checkTemplateSrc(t *Task) {
+	if t.Module != "template" || t.Args == nil || t.Args.Kind != yaml.MappingNode {
+		return
+	}
+	for i := 0; i+1 < len(t.Args.Content); i += 2 {
+		k, v := t.Args.Content[i], t.Args.Content[i+1]
+		if k.Value != "src" || v.Kind != yaml.ScalarNode || HasTemplate(v.Value) || path.IsAbs(v.Value) {
+			continue
+		}
+		data, err := p.read(path.Clean(v.Value))
+		if err != nil {
+			continue // the module says what is missing, on the host
+		}
+		if err := CheckTemplateFile(string(data)); err != nil {
+			pos := Pos{File: filepath.Join(p.pb.Dir, filepath.FromSlash(v.Value)), Line: 1, Col: 1}
+			msg := err.Error()
+			if m := lineRE.FindStringSubmatch(msg); m != nil {
+				pos.Line, _ = strconv.Atoi(m[1])
+				msg = msg[len(m[0]):]
+			}
+			p.errs = append(p.errs, &Error{Pos: pos, Msg: "template: " + msg})
+		}
+	}
 }
