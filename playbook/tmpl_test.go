@@ -47,6 +47,7 @@ func TestTemplateFileErrors(t *testing.T) {
 		"a\n{{ x | nofilter }}":         `line 2: unknown filter "nofilter"`,
 		"{% if x %}":                    "",
 		"{{ x":                          "unclosed {{",
+		"{% if x %}\n{# c #}\n{{ y | bad }}{% endif %}": `line 3: unknown filter "bad"`,
 	} {
 		err := CheckTemplateFile(src)
 		if want == "" {
