@@ -15,6 +15,7 @@ import (
 //     binding as tightly as in Jinja (`not x | bool` is `not bool(x)`);
 //   - `x is defined`, `x is not defined`, `x is none` and the result
 //     tests (changed, failed, succeeded, skipped) become comparisons;
+//   - `a ~ b` becomes `string(a) + string(b)`, binding like a filter;
 //   - `True`, `False` and `None` become true, false and nil;
 //   - the variable before `| default(...)` or `is defined` is read as
 //     `vars.x` (nil when unset), so an undefined one is not an error there.
@@ -143,6 +144,10 @@ func translate(code string) (string, error) {
 		switch {
 		case tok == "|":
 			if i, err = filter(toks, i, &out); err != nil {
+				return "", err
+			}
+		case tok == "~":
+			if i, err = concat(toks, i, &out); err != nil {
 				return "", err
 			}
 		case tok == "is" && !afterDot(out):
@@ -351,4 +356,74 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// concat rewrites `left ~ right` at toks[i] == "~" into string(left) +
+// string(right); it returns the index of right's last token.
+func concat(toks []string, i int, out *[]string) (int, error) {
+	start := operandStart(*out)
+	if start < 0 {
+		return 0, fmt.Errorf("~ has nothing on its left")
+	}
+	left := strings.TrimSpace(strings.Join((*out)[start:], ""))
+	j := next(toks, i+1)
+	end := primaryEnd(toks, j)
+	if end < j {
+		return 0, fmt.Errorf("~ has nothing on its right")
+	}
+	right, err := translate(strings.Join(toks[j:end+1], ""))
+	if err != nil {
+		return 0, err
+	}
+	// Separate tokens, so that a filter after right takes right alone.
+	*out = append((*out)[:start], "string("+left+")", " + ", "string("+strings.TrimSpace(right)+")")
+	return end, nil
+}
+
+// primaryEnd returns the index of the last token of the operand that
+// starts at toks[j] (a name, literal or bracketed group with its .attr,
+// [index] and (call) suffixes), or j-1 when there is none.
+func primaryEnd(toks []string, j int) int {
+	if j >= len(toks) {
+		return j - 1
+	}
+	end := j - 1
+	switch t := toks[j]; {
+	case t == "(" || t == "[" || t == "{":
+		end = matchClose(toks, j)
+	case isName(t) || t[0] >= '0' && t[0] <= '9' || strings.ContainsAny(t[:1], `'"`+"`"):
+		end = j
+	default:
+		return j - 1
+	}
+	for end >= 0 && end+1 < len(toks) {
+		switch toks[end+1] {
+		case ".", "?.":
+			if end+2 < len(toks) && isName(toks[end+2]) {
+				end += 2
+				continue
+			}
+		case "(", "[":
+			end = matchClose(toks, end+1)
+			continue
+		}
+		break
+	}
+	return end
+}
+
+func matchClose(toks []string, j int) int {
+	depth := 0
+	for k := j; k < len(toks); k++ {
+		switch toks[k] {
+		case "(", "[", "{":
+			depth++
+		case ")", "]", "}":
+			depth--
+		}
+		if depth == 0 {
+			return k
+		}
+	}
+	return -1
 }
