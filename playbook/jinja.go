@@ -16,6 +16,7 @@ import (
 //   - `x is defined`, `x is not defined`, `x is none` and the result
 //     tests (changed, failed, succeeded, skipped) become comparisons;
 //   - `a ~ b` becomes `string(a) + string(b)`, binding like a filter;
+//   - `a if c else b` becomes `(c) ? (a) : (b)` (without else, nil);
 //   - `True`, `False` and `None` become true, false and nil;
 //   - the variable before `| default(...)` or `is defined` is read as
 //     `vars.x` (nil when unset), so an undefined one is not an error there.
@@ -137,6 +138,9 @@ func translate(code string) (string, error) {
 	toks, err := tokenize(code)
 	if err != nil {
 		return "", err
+	}
+	if s, ok, err := inlineIf(toks); ok {
+		return s, err
 	}
 	var out []string
 	for i := 0; i < len(toks); i++ {
@@ -426,4 +430,71 @@ func matchClose(toks []string, j int) int {
 		}
 	}
 	return -1
+}
+
+// inlineIf rewrites Jinja's `a if c else b` at the top level of toks, or
+// of each of its comma-separated parts; ok is false when there is none.
+func inlineIf(toks []string) (string, bool, error) {
+	var commas, ifs, elses []int
+	depth := 0
+	for k, t := range toks {
+		switch t {
+		case "(", "[", "{":
+			depth++
+		case ")", "]", "}":
+			depth--
+		case ",":
+			if depth == 0 {
+				commas = append(commas, k)
+			}
+		case "if", "else":
+			if depth == 0 && (k == 0 || toks[k-1] != "." && toks[k-1] != "?.") {
+				if t == "if" {
+					ifs = append(ifs, k)
+				} else {
+					elses = append(elses, k)
+				}
+			}
+		}
+	}
+	if len(ifs) == 0 {
+		return "", false, nil
+	}
+	if len(commas) > 0 {
+		return joinParts(toks, commas)
+	}
+	a, c, b := toks[:ifs[0]], toks[ifs[0]+1:], []string{"nil"}
+	for _, e := range elses {
+		if e > ifs[0] {
+			c, b = toks[ifs[0]+1:e], toks[e+1:]
+			break
+		}
+	}
+	parts := make([]string, 3)
+	for i, p := range [][]string{c, a, b} {
+		t, err := translate(strings.Join(p, ""))
+		if err != nil {
+			return "", true, err
+		}
+		if strings.TrimSpace(t) == "" {
+			return "", true, fmt.Errorf("incomplete `a if c else b`")
+		}
+		parts[i] = strings.TrimSpace(t)
+	}
+	return "(" + parts[0] + ") ? (" + parts[1] + ") : (" + parts[2] + ")", true, nil
+}
+
+// joinParts translates each comma-separated part of toks on its own.
+func joinParts(toks []string, commas []int) (string, bool, error) {
+	var out []string
+	from := 0
+	for _, c := range append(commas, len(toks)) {
+		t, err := translate(strings.Join(toks[from:c], ""))
+		if err != nil {
+			return "", true, err
+		}
+		out = append(out, t)
+		from = c + 1
+	}
+	return strings.Join(out, ","), true, nil
 }

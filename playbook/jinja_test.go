@@ -56,6 +56,10 @@ func TestJinjaExpressions(t *testing.T) {
 		{"ansible_facts.architecture", "x86_64"},
 		{"'host-' ~ ansible_hostname ~ '.' ~ users[0] | upper", "host-box.ALICE"},
 		{"count ~ 1", "421"},
+		{"'a' if flag | bool else 'b'", "a"},
+		{"'a' if missing is defined else name | lower", "alice"},
+		{"users | join('-' if true else '+')", "alice-bob"},
+		{"'x' if false", nil},
 		{"(name ~ '!') | lower", "alice!"},
 	}
 	for _, c := range cases {
