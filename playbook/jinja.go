@@ -2,6 +2,7 @@ package playbook
 
 import (
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"sync"
@@ -206,6 +207,9 @@ func filter(toks []string, i int, out *[]string) (int, error) {
 	args, end, err := callArgs(toks, j+1)
 	if err != nil {
 		return 0, err
+	}
+	if name == "map" {
+		args = mapArg(args)
 	}
 	call := fn + "(" + operand
 	if args != "" {
@@ -497,4 +501,23 @@ func joinParts(toks []string, commas []int) (string, bool, error) {
 		from = c + 1
 	}
 	return strings.Join(out, ","), true, nil
+}
+
+var (
+	mapAttrRE   = regexp.MustCompile(`^attribute\s*=\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]$`)
+	mapFilterRE = regexp.MustCompile(`^['"]([A-Za-z_][A-Za-z0-9_]*)['"]$`)
+)
+
+// mapArg turns Jinja's map(attribute='x') and map('filter') into expr's
+// predicates #.x and filter(#); expr's own map(#...) is kept.
+func mapArg(args string) string {
+	if m := mapAttrRE.FindStringSubmatch(args); m != nil {
+		return "#." + m[1]
+	}
+	if m := mapFilterRE.FindStringSubmatch(args); m != nil {
+		if fn, ok := jinjaFilters[m[1]]; ok {
+			return fn + "(#)"
+		}
+	}
+	return args
 }

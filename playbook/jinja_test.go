@@ -56,6 +56,8 @@ func TestJinjaExpressions(t *testing.T) {
 		{"ansible_facts.architecture", "x86_64"},
 		{"'host-' ~ ansible_hostname ~ '.' ~ users[0] | upper", "host-box.ALICE"},
 		{"count ~ 1", "421"},
+		{"[{'n': 'a'}, {'n': 'b'}] | map(attribute='n') | join(',')", "a,b"},
+		{"users | map('upper') | join(',')", "ALICE,BOB"},
 		{"'a' if flag | bool else 'b'", "a"},
 		{"'a' if missing is defined else name | lower", "alice"},
 		{"users | join('-' if true else '+')", "alice-bob"},
