@@ -46,9 +46,13 @@ func TestAnsibleConstructs(t *testing.T) {
       ignore_errors: true
     - name: false assertion
       assert: {that: "joined == 'x'", fail_msg: "joined is {{ joined }}"}
+      ignore_errors: true
+    - name: stop
+      fail: {msg: "stop {{ joined }}"}
+      when: joined is defined
 `
 	rec, _ := runPB(t, sys, src, Options{})
-	want := "conf[alice!]=changed conf[bob!]=changed remember=ok say=ok check=ok wait=ok never=failed false assertion=failed"
+	want := "conf[alice!]=changed conf[bob!]=changed remember=ok say=ok check=ok wait=ok never=failed false assertion=failed stop=failed"
 	if got := rec.statuses(); got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
@@ -63,5 +67,8 @@ func TestAnsibleConstructs(t *testing.T) {
 	}
 	if e := rec.events[7].Error; !strings.Contains(e, "joined is alice,bob") {
 		t.Errorf("assert error = %q", e)
+	}
+	if e := rec.events[8].Error; e != "stop alice,bob" {
+		t.Errorf("fail error = %q", e)
 	}
 }

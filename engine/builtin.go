@@ -1,13 +1,14 @@
 package engine
 
 import (
+	"errors"
 	"strings"
 
 	"github.com/provision-tool/provision/playbook"
 	"github.com/provision-tool/provision/report"
 )
 
-// builtin runs a debug, assert or set_fact task, which act on variables,
+// builtin runs a debug, assert, set_fact or fail task, which act on variables,
 // not on the host. set_fact renders its values into vars; the caller
 // keeps them for the rest of the play (keepFacts).
 func (r *runner) builtin(t *playbook.Task, vars map[string]any, ev *report.Event) (string, error) {
@@ -22,6 +23,14 @@ func (r *runner) builtin(t *playbook.Task, vars map[string]any, ev *report.Event
 		return report.StatusOK, err
 	case "assert":
 		return r.assert(b, scope, ev)
+	case "fail":
+		msg := "Failed as requested from task"
+		if b.Msg != nil {
+			if m, err := renderMsg(scope, b.Msg); err == nil {
+				msg = m
+			}
+		}
+		return report.StatusFailed, errors.New(msg)
 	case "set_fact":
 		if err := r.renderVars(b.Facts, vars); err != nil {
 			return report.StatusFailed, err

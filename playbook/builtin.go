@@ -4,13 +4,13 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Ansible's debug, assert and set_fact are run by the engine itself, not
+// Ansible's debug, assert, set_fact and fail are run by the engine itself, not
 // by a module: they act on the play's variables, not on the host.
 
-// Builtin is a debug, assert or set_fact task's arguments.
+// Builtin is a debug, assert, set_fact or fail task's arguments.
 type Builtin struct {
-	Name string // "debug", "assert" or "set_fact"
-	// debug: Msg is rendered and shown; Var names a variable to show.
+	Name string // "debug", "assert", "set_fact" or "fail"
+	// debug, fail: Msg is rendered and shown; Var names a variable to show.
 	Msg *yaml.Node
 	Var string
 	// assert: every That must hold; FailMsg is shown when one does not.
@@ -26,6 +26,7 @@ var builtinKeys = map[string][]string{
 	"debug":    {"msg", "var", "verbosity"},
 	"assert":   {"that", "fail_msg", "msg", "success_msg", "quiet"},
 	"set_fact": nil, // any variable names, and cacheable
+	"fail":     {"msg"},
 }
 
 // builtin reads the arguments of a debug, assert or set_fact task.
@@ -49,7 +50,7 @@ func (p *parser) builtin(t *Task, name string, k, v *yaml.Node) {
 		switch ak.Value {
 		case "msg", "fail_msg":
 			p.checkTemplates(av)
-			if name == "debug" {
+			if name == "debug" || name == "fail" {
 				b.Msg = av
 			} else {
 				b.FailMsg = av
@@ -69,6 +70,9 @@ func (p *parser) builtin(t *Task, name string, k, v *yaml.Node) {
 	})
 	if name == "assert" && b.That == nil {
 		p.errs.Add(p.pos(v), "assert: missing required argument \"that\"")
+	}
+	if name == "fail" && b.Var != "" {
+		p.errs.Add(p.pos(v), "fail: unknown argument \"var\"")
 	}
 	if name == "debug" && b.Msg != nil && b.Var != "" {
 		p.errs.Add(p.pos(v), "debug: give msg or var, not both")

@@ -668,7 +668,7 @@ func (p *parser) module(t *Task, k, v *yaml.Node, am **ansibleModule, refused *b
 	case name == "meta":
 		p.meta(t, v)
 		return true
-	case name == "debug" || name == "assert" || name == "set_fact":
+	case name == "debug" || name == "assert" || name == "set_fact" || name == "fail":
 		p.builtin(t, name, k, v)
 		return true
 	case structural[name]:
@@ -689,7 +689,6 @@ var structuralHint = map[string]string{
 	"include_vars":    " (use vars_files: in the play, or vars:)",
 	"include_tasks":   " (provision imports task files statically: use import_tasks)",
 	"import_playbook": " (write the plays in one playbook)",
-	"fail":            " (use failed_when:)",
 }
 
 // becomeMethod accepts sudo, the one method whose meaning provision has:
