@@ -12,6 +12,7 @@ import (
 func TestAnsibleConstructs(t *testing.T) {
 	sys, _ := taskstest.New(t)
 	taskstest.WriteFile(t, sys, "/etc/.keep", "")
+	taskstest.WriteFile(t, sys, "/extra.yml", "greeting: hello {{ users[0] }}\n")
 	src := `
 - name: p
   hosts: all
@@ -24,8 +25,9 @@ func TestAnsibleConstructs(t *testing.T) {
       loop_control: {loop_var: u, index_var: i, label: "{{ u }}!"}
     - name: remember
       set_fact: {joined: "{{ users | join(',') }}"}
+    - include_vars: extra.yml
     - name: say
-      debug: {msg: "{{ joined }}"}
+      debug: {msg: "{{ joined }} {{ greeting }}"}
     - name: check
       assert:
         that:
@@ -52,23 +54,23 @@ func TestAnsibleConstructs(t *testing.T) {
       when: joined is defined
 `
 	rec, _ := runPB(t, sys, src, Options{})
-	want := "conf[alice!]=changed conf[bob!]=changed remember=ok say=ok check=ok wait=ok never=failed false assertion=failed stop=failed"
+	want := "conf[alice!]=changed conf[bob!]=changed remember=ok include_vars=ok say=ok check=ok wait=ok never=failed false assertion=failed stop=failed"
 	if got := rec.statuses(); got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
 	if got := taskstest.ReadFile(t, sys, "/etc/bob.conf"); got != "1:BOB" {
 		t.Errorf("bob.conf = %q", got)
 	}
-	if rec.events[3].Msg != "alice,bob" {
-		t.Errorf("debug msg = %q", rec.events[3].Msg)
+	if rec.events[4].Msg != "alice,bob hello alice" {
+		t.Errorf("debug msg = %q", rec.events[4].Msg)
 	}
-	if e := rec.events[6].Error; !strings.Contains(e, "until: n is succeeded still false after 2 attempts") {
+	if e := rec.events[7].Error; !strings.Contains(e, "until: n is succeeded still false after 2 attempts") {
 		t.Errorf("until error = %q", e)
 	}
-	if e := rec.events[7].Error; !strings.Contains(e, "joined is alice,bob") {
+	if e := rec.events[8].Error; !strings.Contains(e, "joined is alice,bob") {
 		t.Errorf("assert error = %q", e)
 	}
-	if e := rec.events[8].Error; e != "stop alice,bob" {
+	if e := rec.events[9].Error; e != "stop alice,bob" {
 		t.Errorf("fail error = %q", e)
 	}
 }

@@ -31,7 +31,7 @@ func (r *runner) builtin(t *playbook.Task, vars map[string]any, ev *report.Event
 			}
 		}
 		return report.StatusFailed, errors.New(msg)
-	case "set_fact":
+	case "set_fact", "include_vars":
 		if err := r.renderVars(b.Facts, vars); err != nil {
 			return report.StatusFailed, err
 		}

@@ -4,7 +4,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// Ansible's debug, assert, set_fact and fail are run by the engine itself, not
+// Ansible's debug, assert, set_fact, fail and include_vars are run by the engine itself, not
 // by a module: they act on the play's variables, not on the host.
 
 // Builtin is a debug, assert, set_fact or fail task's arguments.
@@ -89,4 +89,41 @@ func (p *parser) setFacts(v *yaml.Node) *yaml.Node {
 		}
 	}
 	return p.vars(out)
+}
+
+// includeVars reads include_vars: FILE (or {file: FILE}) statically, as
+// a set_fact of the file's variables at that point of the play.
+func (p *parser) includeVars(t *Task, k, v *yaml.Node) {
+	if t.Module != "" || t.Builtin != nil {
+		p.errs.Add(p.pos(k), "task has two modules: write two tasks")
+		return
+	}
+	t.ModulePos = p.pos(k)
+	t.Builtin = &Builtin{Name: "include_vars"}
+	file := v
+	if v.Kind == yaml.MappingNode {
+		file = nil
+		p.mapping(v, func(ak, av *yaml.Node) {
+			if ak.Value == "file" {
+				file = av
+				return
+			}
+			p.errs.Add(p.pos(ak), "include_vars: %q is not supported (supported: file)", ak.Value)
+		})
+	}
+	if file == nil {
+		p.errs.Add(p.pos(v), "include_vars: missing file")
+		return
+	}
+	rel := p.str(file, "include_vars")
+	if rel == "" || HasTemplate(rel) {
+		p.errs.Add(p.pos(file), "include_vars: expected a literal file name, found %q", rel)
+		return
+	}
+	root, sub := p.subFile(file, rel)
+	if root == nil {
+		return
+	}
+	t.Builtin.Facts = sub.vars(root)
+	p.errs = append(p.errs, sub.errs...)
 }

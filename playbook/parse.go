@@ -671,6 +671,9 @@ func (p *parser) module(t *Task, k, v *yaml.Node, am **ansibleModule, refused *b
 	case name == "debug" || name == "assert" || name == "set_fact" || name == "fail":
 		p.builtin(t, name, k, v)
 		return true
+	case name == "include_vars":
+		p.includeVars(t, k, v)
+		return true
 	case structural[name]:
 		p.errs.Add(p.pos(k), "%s: Ansible's %s is not supported by provision%s", k.Value, name, structuralHint[name])
 		*refused = true
@@ -686,9 +689,8 @@ func (p *parser) module(t *Task, k, v *yaml.Node, am **ansibleModule, refused *b
 // structuralHint says what to write instead of an Ansible construct
 // provision does not support.
 var structuralHint = map[string]string{
-	"include_vars":    " (use vars_files: in the play, or vars:)",
 	"include_tasks":   " (provision imports task files statically: use import_tasks)",
-	"import_playbook": " (write the plays in one playbook)",
+	"import_playbook": " in a task list (it goes at the top level of a playbook, beside plays)",
 }
 
 // becomeMethod accepts sudo, the one method whose meaning provision has:
