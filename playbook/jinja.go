@@ -395,7 +395,7 @@ func primaryEnd(toks []string, j int) int {
 	if j >= len(toks) {
 		return j - 1
 	}
-	end := j - 1
+	var end int
 	switch t := toks[j]; {
 	case t == "(" || t == "[" || t == "{":
 		end = matchClose(toks, j)
