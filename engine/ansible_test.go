@@ -74,3 +74,24 @@ func TestAnsibleConstructs(t *testing.T) {
 		t.Errorf("fail error = %q", e)
 	}
 }
+
+// TestUntilInCheckMode: check mode checks an until task once, without
+// waiting for a condition nothing could make true.
+func TestUntilInCheckMode(t *testing.T) {
+	sys, _ := taskstest.New(t)
+	taskstest.WriteFile(t, sys, "/etc/.keep", "")
+	src := `
+- hosts: all
+  tasks:
+    - name: wait
+      testfile: {path: /etc/wait, content: "x"}
+      register: w
+      until: w is not changed
+      retries: 100
+      delay: 60
+`
+	rec, _ := runPB(t, sys, src, Options{Check: true})
+	if got := rec.statuses(); got != "wait=changed" {
+		t.Errorf("got %s", got)
+	}
+}

@@ -12,10 +12,12 @@ import (
 // attempts runs one item of a task, again while its until: condition is
 // false, as Ansible's until / retries / delay do. The condition sees the
 // result under the task's register name. A task still short of it after
-// its retries fails.
+// its retries fails. In check mode the task is checked once.
 func (r *runner) attempts(ctx context.Context, t *playbook.Task, vars map[string]any, item any, looped, handler bool) (report.Event, map[string]any) {
 	ev, res := r.one(ctx, t, vars, item, looped, handler)
-	if t.Until == nil || ev.Status == report.StatusSkipped {
+	realInCheck := t.CheckMode != nil && !*t.CheckMode
+	if t.Until == nil || ev.Status == report.StatusSkipped || r.opts.Check && !realInCheck {
+		// In check mode nothing ran that could make the condition hold.
 		return ev, res
 	}
 	retries, delay := 3, 5
