@@ -461,8 +461,8 @@ func inlineIf(toks []string) (string, bool, error) {
 			}
 		}
 	}
-	if len(ifs) == 0 {
-		return "", false, nil
+	if len(ifs) == 0 || ifs[0] == next(toks, 0) {
+		return "", false, nil // none, or expr's own `if c { a } else { b }`
 	}
 	if len(commas) > 0 {
 		return joinParts(toks, commas)

@@ -62,6 +62,7 @@ func TestJinjaExpressions(t *testing.T) {
 		{"'a' if missing is defined else name | lower", "alice"},
 		{"users | join('-' if true else '+')", "alice-bob"},
 		{"'x' if false", nil},
+		{"if flag == 'yes' { 'expr' } else { 'no' }", "expr"},
 		{"(name ~ '!') | lower", "alice!"},
 	}
 	for _, c := range cases {
@@ -125,4 +126,19 @@ func TestOmit(t *testing.T) {
 	if a.Mode != "keep" || a.Dest != "Alice" {
 		t.Errorf("mode %q dest %q", a.Mode, a.Dest)
 	}
+}
+
+// FuzzJinja: the front end never panics, and what it accepts compiles or
+// fails with an error, never a crash.
+func FuzzJinja(f *testing.F) {
+	for _, s := range []string{"x | default('y') | bool", "a is not defined and b ~ c", "'a' if b else c",
+		"users | map(attribute='n') | join(',')", "(x ~ y) | lower", "f(a, b if c else d)", "x |", "~", "is"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, code string) {
+		if len(code) > 200 {
+			return
+		}
+		_ = CheckExpr(code)
+	})
 }

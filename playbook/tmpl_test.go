@@ -69,3 +69,20 @@ func TestTemplateFileDataStaysData(t *testing.T) {
 		t.Errorf("got %q, %v", got, err)
 	}
 }
+
+// FuzzTemplateFile: template files never make the parser or the renderer
+// panic.
+func FuzzTemplateFile(f *testing.F) {
+	for _, s := range []string{"{% for u in users %}{{ u }}{% else %}-{% endfor %}", "{% if a %}x{% elif b %}y{% else %}z{% endif %}",
+		"{%- set n = 1 -%}{{ n }}{# c #}", "{% endfor %}", "{{", "{%", "{#"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, text string) {
+		if len(text) > 300 {
+			return
+		}
+		if CheckTemplateFile(text) == nil {
+			_, _ = jinjaScope().RenderTemplate(text)
+		}
+	})
+}
