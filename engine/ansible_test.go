@@ -95,3 +95,61 @@ func TestUntilInCheckMode(t *testing.T) {
 		t.Errorf("got %s", got)
 	}
 }
+
+// TestBlockRescueAlways: a failure in a block's body skips the rest of
+// the body, runs rescue and always, and counts as rescued; without rescue,
+// always runs and the host stops after it; nested blocks pass failures
+// outwards.
+func TestBlockRescueAlways(t *testing.T) {
+	sys, _ := taskstest.New(t)
+	taskstest.WriteFile(t, sys, "/etc/.keep", "")
+	src := `
+- hosts: all
+  tasks:
+    - block:
+        - name: b1
+          testfile: {path: /etc/b1, fail: true}
+        - name: b2
+          testfile: {path: /etc/b2}
+      rescue:
+        - name: r1
+          testfile: {path: /etc/r1}
+      always:
+        - name: a1
+          testfile: {path: /etc/a1}
+    - block:
+        - block:
+            - name: inner
+              testfile: {path: /etc/i, fail: true}
+          always:
+            - name: inner always
+              testfile: {path: /etc/ia}
+        - name: not reached
+          testfile: {path: /etc/nr}
+      rescue:
+        - name: outer rescue
+          testfile: {path: /etc/or}
+    - block:
+        - name: ok body
+          testfile: {path: /etc/ok}
+      rescue:
+        - name: no rescue needed
+          testfile: {path: /etc/nn}
+    - block:
+        - name: fatal
+          testfile: {path: /etc/f, fail: true}
+      always:
+        - name: cleanup
+          testfile: {path: /etc/c}
+    - name: after
+      testfile: {path: /etc/after}
+`
+	rec, c := runPB(t, sys, src, Options{})
+	want := "b1=failed r1=ok a1=ok inner=failed inner always=ok outer rescue=ok ok body=ok fatal=failed cleanup=ok"
+	if got := rec.statuses(); got != want {
+		t.Fatalf("got  %s\nwant %s", got, want)
+	}
+	if c.Rescued != 2 || c.Failed != 1 {
+		t.Errorf("counts %+v", c)
+	}
+}

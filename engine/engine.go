@@ -161,22 +161,8 @@ func (r *runner) play(ctx context.Context, play *playbook.Play) bool {
 		n.items = append(n.items, p.Items...)
 		n.persist = append(n.persist, p.Items...)
 	}
-	for _, t := range play.Tasks {
-		if ctx.Err() != nil {
-			return false
-		}
-		if t.Meta == "flush_handlers" {
-			if !r.flush(ctx, pr) {
-				return false
-			}
-			continue
-		}
-		if !r.selected(play, t) {
-			continue
-		}
-		if !r.task(ctx, pr, t, false) {
-			return false
-		}
+	if !r.playTasks(ctx, pr, play) {
+		return false
 	}
 	return r.flush(ctx, pr)
 }

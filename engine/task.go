@@ -42,6 +42,7 @@ func (r *runner) task(ctx context.Context, pr *playRun, t *playbook.Task, handle
 		ev, res := r.attempts(ctx, t, iv, shown, looped, handler)
 		keepFacts(t, iv, pr.vars)
 		ev.Play = pr.play.Name
+		ev.Rescued = ev.Status == report.StatusFailed && !t.IgnoreErrors && t.Rescued()
 		r.emit(ev)
 		if looped {
 			res["item"] = item
@@ -132,7 +133,7 @@ func (r *runner) notify(pr *playRun, t *playbook.Task, item any, looped bool) {
 func (r *runner) fail(pr *playRun, t *playbook.Task, handler bool, item any, err error, start time.Time) bool {
 	ev := report.Event{Type: report.TaskResult, Play: pr.play.Name, Task: t.DisplayName(), Module: t.Module,
 		Pos: t.Pos.String(), Handler: handler, Item: item, Status: report.StatusFailed, Error: err.Error(),
-		DurationMS: ms(time.Since(start))}
+		DurationMS: ms(time.Since(start)), Rescued: !t.IgnoreErrors && t.Rescued()}
 	hideNoLog(t, &ev)
 	r.emit(ev)
 	return t.IgnoreErrors

@@ -65,6 +65,10 @@ type Task struct {
 	Vars         *yaml.Node
 	LoopControl  *LoopControl
 	Builtin      *Builtin // debug, assert or set_fact, run by the engine
+	// Block is the innermost block with rescue or always the task is in,
+	// and Section which part of it: "body", "rescue" or "always".
+	Block   *Block
+	Section string
 	// Until repeats the task until it holds, at most Retries more times
 	// (default 3), Delay seconds apart (default 5), as in Ansible.
 	Until          *Cond
@@ -783,8 +787,8 @@ var ansibleTaskKeys = map[string]string{
 	"async":            "",
 	"poll":             "",
 	"environment":      " (give env: to command and shell tasks)",
-	"rescue":           " (block rescue is not supported)",
-	"always":           " (block always is not supported)",
+	"rescue":           " (rescue belongs to a block)",
+	"always":           " (always belongs to a block)",
 	"any_errors_fatal": "",
 	"throttle":         "",
 	"timeout":          "",

@@ -34,11 +34,15 @@ func (p *parser) expand(n *yaml.Node, handler bool) (out []*Task, ok bool) {
 	if n.Kind != yaml.MappingNode {
 		return nil, false
 	}
-	var body, file, role *yaml.Node
+	var body, file, role, rescue, always *yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		switch k := n.Content[i]; {
 		case k.Value == "block":
 			body = n.Content[i+1]
+		case k.Value == "rescue":
+			rescue = n.Content[i+1]
+		case k.Value == "always":
+			always = n.Content[i+1]
 		case importNames[k.Value]:
 			file = n.Content[i+1]
 		case roleNames[k.Value]:
@@ -59,10 +63,86 @@ func (p *parser) expand(n *yaml.Node, handler bool) (out []*Task, ok bool) {
 	default:
 		children = p.importRole(role)
 	}
+	if body == nil && (rescue != nil || always != nil) {
+		p.errs.Add(p.pos(n), "rescue and always belong to a block")
+	}
+	var res, alw []*Task
+	if body != nil && (rescue != nil || always != nil) {
+		if handler {
+			p.errs.Add(p.pos(n), "rescue and always are not supported in handlers")
+		}
+		res, alw = p.taskList(orNull(rescue), handler), p.taskList(orNull(always), handler)
+		children = rescuable(children, res, alw)
+	}
 	for _, c := range children {
 		inherit(parent, c)
 	}
 	return children, true
+}
+
+func orNull(n *yaml.Node) *yaml.Node {
+	if n == nil {
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null"}
+	}
+	return n
+}
+
+// Block ties together the tasks of a block that has rescue or always:
+// the engine runs rescue when a task of the body fails, always in any
+// case, and goes on after the block when rescue handled the failure.
+type Block struct {
+	Parent        *Block // the enclosing such block, if any
+	ParentSection string // which part of Parent this block is in
+	Last          *Task  // the block's last task: where it ends
+	HasRescue     bool
+}
+
+// rescuable joins a block's body, rescue and always into one list, each
+// task marked with the block and its part.
+func rescuable(body, rescue, always []*Task) []*Task {
+	b := &Block{HasRescue: len(rescue) > 0}
+	all := append(append(append([]*Task{}, body...), rescue...), always...)
+	for _, part := range []struct {
+		name  string
+		tasks []*Task
+	}{{"body", body}, {"rescue", rescue}, {"always", always}} {
+		for _, t := range part.tasks {
+			mark(t, b, part.name)
+		}
+	}
+	if len(all) > 0 {
+		b.Last = all[len(all)-1]
+	}
+	return all
+}
+
+// mark puts t, or the outermost block t is already in, into b's part.
+func mark(t *Task, b *Block, part string) {
+	if t.Block == nil {
+		t.Block, t.Section = b, part
+		return
+	}
+	top := t.Block
+	for top.Parent != nil && top.Parent != b {
+		top = top.Parent
+	}
+	if top.Parent == nil && top != b {
+		top.Parent, top.ParentSection = b, part
+	}
+}
+
+// Rescued reports whether a failure of t is handled by a rescue: the
+// body of a block with rescue holds it, directly or through blocks whose
+// failures it catches.
+func (t *Task) Rescued() bool {
+	b, part := t.Block, t.Section
+	for b != nil {
+		if part == "body" && b.HasRescue {
+			return true
+		}
+		b, part = b.Parent, b.ParentSection
+	}
+	return false
 }
 
 // blockKey reads one key of a block or an import.
@@ -70,7 +150,6 @@ func (p *parser) blockKey(parent *Task, k, v *yaml.Node, block bool) {
 	switch {
 	case k.Value == "block" || importNames[k.Value] || roleNames[k.Value]:
 	case k.Value == "rescue" || k.Value == "always":
-		p.errs.Add(p.pos(k), "block: %s is not supported by provision (a failed task stops the host; use ignore_errors: or failed_when: on the task)", k.Value)
 	case k.Value == "loop" || strings.HasPrefix(k.Value, "with_"):
 		p.errs.Add(p.pos(k), "%s on a block or an imported task file is not supported: put it on the tasks", k.Value)
 	case contains(blockKeys, k.Value):

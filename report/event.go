@@ -58,6 +58,9 @@ type Event struct {
 	Error    string         `json:"error,omitempty"`
 	// Msg explains a skip or an ok with no changes where useful.
 	Msg        string             `json:"msg,omitempty"`
+	// Rescued marks a failure that a block's rescue handles: counted as
+	// rescued, not failed.
+	Rescued bool `json:"rescued,omitempty"`
 	DurationMS float64            `json:"duration_ms,omitempty"`
 	Recap      map[string]*Counts `json:"recap,omitempty"`
 }
@@ -71,6 +74,8 @@ type Counts struct {
 	Unreachable bool `json:"unreachable,omitempty"`
 	// Pending counts tasks with changes pending (check mode).
 	Pending int `json:"pending"`
+	// Rescued counts failures a block's rescue handled.
+	Rescued int `json:"rescued,omitempty"`
 }
 
 // Add counts one task result.
@@ -85,7 +90,11 @@ func (c *Counts) Add(e Event) {
 			c.Changed++
 		}
 	case StatusFailed:
-		c.Failed++
+		if e.Rescued {
+			c.Rescued++
+		} else {
+			c.Failed++
+		}
 	case StatusSkipped:
 		c.Skipped++
 	}

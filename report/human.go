@@ -215,6 +215,9 @@ func (h *Human) recap(b *strings.Builder, e Event) {
 	for _, host := range hosts {
 		c := e.Recap[host]
 		fmt.Fprintf(b, "%-*s  ok=%d changed=%d failed=%d skipped=%d", width, Escape(host, false), c.OK, c.Changed, c.Failed, c.Skipped)
+		if c.Rescued > 0 {
+			fmt.Fprintf(b, " rescued=%d", c.Rescued)
+		}
 		if e.Check {
 			fmt.Fprintf(b, " pending=%d", c.Pending)
 		}
