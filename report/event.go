@@ -57,10 +57,10 @@ type Event struct {
 	Warnings []string       `json:"warnings,omitempty"`
 	Error    string         `json:"error,omitempty"`
 	// Msg explains a skip or an ok with no changes where useful.
-	Msg        string             `json:"msg,omitempty"`
+	Msg string `json:"msg,omitempty"`
 	// Rescued marks a failure that a block's rescue handles: counted as
 	// rescued, not failed.
-	Rescued bool `json:"rescued,omitempty"`
+	Rescued    bool               `json:"rescued,omitempty"`
 	DurationMS float64            `json:"duration_ms,omitempty"`
 	Recap      map[string]*Counts `json:"recap,omitempty"`
 }
