@@ -35,6 +35,12 @@ func (bs *blocks) runs(t *playbook.Task) bool {
 // fail records a failure of t; it returns false when no block catches
 // it and the host must stop.
 func (bs *blocks) fail(t *playbook.Task) bool {
+	if t.Block == nil {
+		return false
+	}
+	if bs.failed == nil {
+		bs.failed, bs.fatal = map[*playbook.Block]bool{}, map[*playbook.Block]bool{}
+	}
 	return bs.failIn(t.Block, t.Section)
 }
 
@@ -75,7 +81,7 @@ func (bs *blocks) end(t *playbook.Task) bool {
 // playTasks runs a play's tasks in order, with flush_handlers, tags,
 // and blocks' rescue and always. It returns false when the host must stop.
 func (r *runner) playTasks(ctx context.Context, pr *playRun, play *playbook.Play) bool {
-	bs := &blocks{failed: map[*playbook.Block]bool{}, fatal: map[*playbook.Block]bool{}}
+	bs := &blocks{}
 	for _, t := range play.Tasks {
 		if ctx.Err() != nil {
 			return false
