@@ -25,6 +25,12 @@ func TestAnsibleConstructs(t *testing.T) {
       loop_control: {loop_var: u, index_var: i, label: "{{ u }}!"}
     - name: remember
       set_fact: {joined: "{{ users | join(',') }}"}
+    - name: items
+      debug: {msg: "{{ item }}"}
+      with_items: [[a, b], c]
+    - name: flat
+      debug: {msg: "{{ item }}"}
+      with_items: "{{ [users, ['carol']] }}"
     - include_vars: extra.yml
     - name: say
       debug: {msg: "{{ joined }} {{ greeting }}"}
@@ -54,23 +60,23 @@ func TestAnsibleConstructs(t *testing.T) {
       when: joined is defined
 `
 	rec, _ := runPB(t, sys, src, Options{})
-	want := "conf[alice!]=changed conf[bob!]=changed remember=ok include_vars=ok say=ok check=ok wait=ok never=failed false assertion=failed stop=failed"
+	want := "conf[alice!]=changed conf[bob!]=changed remember=ok items[a]=ok items[b]=ok items[c]=ok flat[alice]=ok flat[bob]=ok flat[carol]=ok include_vars=ok say=ok check=ok wait=ok never=failed false assertion=failed stop=failed"
 	if got := rec.statuses(); got != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
 	if got := taskstest.ReadFile(t, sys, "/etc/bob.conf"); got != "1:BOB" {
 		t.Errorf("bob.conf = %q", got)
 	}
-	if rec.events[4].Msg != "alice,bob hello alice" {
-		t.Errorf("debug msg = %q", rec.events[4].Msg)
+	if rec.events[10].Msg != "alice,bob hello alice" {
+		t.Errorf("debug msg = %q", rec.events[10].Msg)
 	}
-	if e := rec.events[7].Error; !strings.Contains(e, "until: n is succeeded still false after 2 attempts") {
+	if e := rec.events[13].Error; !strings.Contains(e, "until: n is succeeded still false after 2 attempts") {
 		t.Errorf("until error = %q", e)
 	}
-	if e := rec.events[8].Error; !strings.Contains(e, "joined is alice,bob") {
+	if e := rec.events[14].Error; !strings.Contains(e, "joined is alice,bob") {
 		t.Errorf("assert error = %q", e)
 	}
-	if e := rec.events[9].Error; e != "stop alice,bob" {
+	if e := rec.events[15].Error; e != "stop alice,bob" {
 		t.Errorf("fail error = %q", e)
 	}
 }

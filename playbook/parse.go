@@ -435,11 +435,17 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 			t.Name = p.str(v, "name")
 		case "when":
 			t.When = p.conds(v, "when")
-		case "loop":
+		case "loop", "with_list", "with_items":
+			if t.Loop != nil {
+				p.errs.Add(p.pos(k), "%s: the task already loops: give one of loop, with_list, with_items", k.Value)
+				return
+			}
 			t.Loop = v
 			p.checkTemplates(v)
 			if v.Kind == yaml.MappingNode || v.Kind == yaml.ScalarNode && !HasTemplate(v.Value) {
-				p.errs.Add(p.pos(v), "loop: expected a list or a {{ expression }} giving one, found %s", describe(v))
+				p.errs.Add(p.pos(v), "%s: expected a list or a {{ expression }} giving one, found %s", k.Value, describe(v))
+			} else if k.Value == "with_items" {
+				t.Loop = flattenLoop(v)
 			}
 		case "notify":
 			t.Notify = p.names(v, "notify")
@@ -772,8 +778,6 @@ var ansiblePlayKeys = map[string]string{
 // ansibleTaskKeys are Ansible's task keys provision does not implement,
 // with what to do instead.
 var ansibleTaskKeys = map[string]string{
-	"with_items":       " (use loop:)",
-	"with_list":        " (use loop:)",
 	"with_dict":        " (use loop: with a list of mappings)",
 	"with_fileglob":    "",
 	"with_sequence":    " (use loop: with a list)",
@@ -839,6 +843,30 @@ func (p *parser) count(v *yaml.Node, what string) *int {
 	p.errs = append(p.errs, d.errs...)
 	if n < 0 || n > 10000 {
 		p.errs.Add(p.pos(v), "%s: %d is out of range (0 to 10000)", what, n)
+	}
+	return &n
+}
+
+// flattenLoop gives with_items its meaning: loop over the list with
+// nested lists flattened.
+func flattenLoop(v *yaml.Node) *yaml.Node {
+	if v.Kind == yaml.ScalarNode {
+		code := strings.TrimSpace(v.Value)
+		if strings.HasPrefix(code, "{{") && strings.HasSuffix(code, "}}") && strings.Count(code, "{{") == 1 {
+			n := *v
+			n.Value = "{{ flatten(" + strings.TrimSpace(code[2:len(code)-2]) + ") }}"
+			return &n
+		}
+		return v
+	}
+	n := *v
+	n.Content = nil
+	for _, c := range v.Content {
+		if c.Kind == yaml.SequenceNode {
+			n.Content = append(n.Content, flattenLoop(c).Content...)
+			continue
+		}
+		n.Content = append(n.Content, c)
 	}
 	return &n
 }
