@@ -54,6 +54,12 @@ var jinjaFuncs = map[string]expr.Option{
 		}
 		return ansibleBool(p[0]), nil
 	}),
+	"within(": expr.Function("within", func(p ...any) (any, error) {
+		if len(p) != 2 {
+			return nil, fmt.Errorf("within(x, y) takes 2 arguments")
+		}
+		return within(p[0], p[1])
+	}),
 	"to_json(": expr.Function("to_json", func(p ...any) (any, error) {
 		if len(p) != 1 {
 			return nil, fmt.Errorf("to_json takes no arguments")

@@ -1,7 +1,10 @@
 package playbook
 
 import (
+	"fmt"
 	"strings"
+
+	"github.com/expr-lang/expr/vm/runtime"
 )
 
 // ansibleFactNames are Ansible's fact variables provision answers from
@@ -102,4 +105,41 @@ func ansibleBool(v any) bool {
 		}
 	}
 	return false
+}
+
+// within is Jinja's `in`: a substring of a string, an element of a list,
+// a key of a mapping.
+func within(x, y any) (bool, error) {
+	switch c := y.(type) {
+	case string:
+		s, ok := x.(string)
+		if !ok {
+			return false, fmt.Errorf("in: %s is not a string, so it cannot be in one", Stringify(x))
+		}
+		return strings.Contains(c, s), nil
+	case []any:
+		for _, e := range c {
+			if runtime.Equal(e, x) {
+				return true, nil
+			}
+		}
+		return false, nil
+	case []string:
+		for _, e := range c {
+			if e == x {
+				return true, nil
+			}
+		}
+		return false, nil
+	case map[string]any:
+		k, ok := x.(string)
+		if !ok {
+			return false, nil
+		}
+		_, found := c[k]
+		return found, nil
+	case nil:
+		return false, fmt.Errorf("in: the right side is undefined")
+	}
+	return false, fmt.Errorf("in: %s is not a string, list or mapping", Stringify(y))
 }

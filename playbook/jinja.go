@@ -18,6 +18,8 @@ import (
 //     tests (changed, failed, succeeded, skipped) become comparisons;
 //   - `a ~ b` becomes `string(a) + string(b)`, binding like a filter;
 //   - `a if c else b` becomes `(c) ? (a) : (b)` (without else, nil);
+//   - `x in y` and `x not in y` become within(x, y): membership in a list
+//     or a mapping's keys, and, as in Jinja, a substring of a string;
 //   - `True`, `False` and `None` become true, false and nil;
 //   - the variable before `| default(...)` or `is defined` is read as
 //     `vars.x` (nil when unset), so an undefined one is not an error there.
@@ -143,10 +145,23 @@ func translate(code string) (string, error) {
 	if s, ok, err := inlineIf(toks); ok {
 		return s, err
 	}
+	if toks, err = inOps(toks); err != nil {
+		return "", err
+	}
 	var out []string
 	for i := 0; i < len(toks); i++ {
 		tok := toks[i]
 		switch {
+		case tok == "(" || tok == "[":
+			end := matchClose(toks, i)
+			if end < 0 {
+				return "", fmt.Errorf("unclosed %s", tok)
+			}
+			inner, _, err := joinParts(toks[i+1:end], commasOf(toks[i+1:end]))
+			if err != nil {
+				return "", err
+			}
+			out, i = append(out, tok, inner, toks[end]), end
 		case tok == "|":
 			if i, err = filter(toks, i, &out); err != nil {
 				return "", err
@@ -520,4 +535,108 @@ func mapArg(args string) string {
 		}
 	}
 	return args
+}
+
+// commasOf returns the indexes of the commas of toks outside brackets.
+func commasOf(toks []string) []int {
+	var out []int
+	depth := 0
+	for k, t := range toks {
+		switch t {
+		case "(", "[", "{":
+			depth++
+		case ")", "]", "}":
+			depth--
+		case ",":
+			if depth == 0 {
+				out = append(out, k)
+			}
+		}
+	}
+	return out
+}
+
+// inBounds are the tokens an `in` operand does not reach past: Jinja's
+// `in` binds looser than arithmetic and filters, tighter than `and`.
+var inBounds = map[string]bool{"and": true, "or": true, "not": true, "&&": true, "||": true, "!": true,
+	"==": true, "!=": true, "<": true, ">": true, "<=": true, ">=": true, "?": true, "??": true,
+	":": true, "if": true, "else": true, ",": true}
+
+// inOps rewrites each `x in y` and `x not in y` outside brackets into a
+// within(x, y) call, as one token.
+func inOps(toks []string) ([]string, error) {
+	for {
+		k := topLevel(toks, "in")
+		if k < 0 {
+			return toks, nil
+		}
+		leftEnd, negate := k, false
+		if p := prevTok(toks, k); p >= 0 && toks[p] == "not" {
+			leftEnd, negate = p, true
+		}
+		start := leftEnd
+		for start > 0 && !(inBounds[toks[start-1]] && depthAt(toks, start-1) == 0) {
+			start--
+		}
+		end := k + 1
+		for end < len(toks) && !(inBounds[toks[end]] && depthAt(toks, end) == 0) {
+			end++
+		}
+		left, err := translate(strings.Join(toks[start:leftEnd], ""))
+		if err != nil {
+			return nil, err
+		}
+		right, err := translate(strings.Join(toks[k+1:end], ""))
+		if err != nil {
+			return nil, err
+		}
+		if strings.TrimSpace(left) == "" || strings.TrimSpace(right) == "" {
+			return nil, fmt.Errorf("`in` needs a value on each side")
+		}
+		call := "within(" + strings.TrimSpace(left) + ", " + strings.TrimSpace(right) + ")"
+		if negate {
+			call = "!" + call
+		}
+		rest := append([]string{" " + call + " "}, toks[end:]...)
+		toks = append(append([]string{}, toks[:start]...), rest...)
+	}
+}
+
+// topLevel returns the index of the first word tok outside brackets (and
+// not after a dot), or -1.
+func topLevel(toks []string, word string) int {
+	depth := 0
+	for k, t := range toks {
+		switch t {
+		case "(", "[", "{":
+			depth++
+		case ")", "]", "}":
+			depth--
+		case word:
+			if depth == 0 && (k == 0 || toks[k-1] != "." && toks[k-1] != "?.") {
+				return k
+			}
+		}
+	}
+	return -1
+}
+
+// depthAt returns the bracket depth before toks[i].
+func depthAt(toks []string, i int) int {
+	depth := 0
+	for _, t := range toks[:i] {
+		switch t {
+		case "(", "[", "{":
+			depth++
+		case ")", "]", "}":
+			depth--
+		}
+	}
+	return depth
+}
+
+func prevTok(toks []string, k int) int {
+	for k--; k >= 0 && isSpace(toks[k]); k-- {
+	}
+	return k
 }

@@ -172,7 +172,7 @@ var playKeys = []string{"name", "hosts", "vars", "tasks", "handlers", "tags", "b
 
 var taskKeys = []string{"name", "when", "loop", "notify", "register", "tags", "become", "become_user",
 	"become_method", "ignore_errors", "changed_when", "failed_when", "no_log", "check_mode", "vars", "meta",
-	"args", "loop_control", "until", "retries", "delay"}
+	"args", "loop_control", "until", "retries", "delay", "environment", "with_items", "with_list"}
 
 func (p *parser) play(n *yaml.Node) *Play {
 	if n.Kind != yaml.MappingNode {
@@ -426,7 +426,7 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 	}
 	t := &Task{Pos: p.pos(n)}
 	var unknown []*yaml.Node
-	var argsNode *yaml.Node
+	var argsNode, envNode *yaml.Node
 	var am *ansibleModule
 	refused := false
 	p.mapping(n, func(k, v *yaml.Node) {
@@ -486,6 +486,9 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 			p.meta(t, v)
 		case "args":
 			argsNode = v
+		case "environment":
+			envNode = &yaml.Node{Kind: yaml.MappingNode, Tag: "!!map", Line: k.Line, Column: k.Column,
+				Content: []*yaml.Node{{Kind: yaml.ScalarNode, Tag: "!!str", Value: "env", Line: k.Line, Column: k.Column}, v}}
 		case "become_method":
 			p.becomeMethod(v)
 		case "loop_control":
@@ -512,6 +515,13 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 		return t
 	}
 	p.freeForm(t, argsNode)
+	if envNode != nil {
+		if t.Module != "command" && t.Module != "shell" {
+			p.errs.Add(p.pos(envNode), "environment: only command and shell tasks take an environment (their env: argument)")
+		} else {
+			p.freeForm(t, envNode)
+		}
+	}
 	p.ansibleArgs(t, am)
 	for _, k := range unknown {
 		cands := append(moduleNames(), taskKeys...)
@@ -790,7 +800,6 @@ var ansibleTaskKeys = map[string]string{
 	"run_once":         "",
 	"async":            "",
 	"poll":             "",
-	"environment":      " (give env: to command and shell tasks)",
 	"rescue":           " (rescue belongs to a block)",
 	"always":           " (always belongs to a block)",
 	"any_errors_fatal": "",
