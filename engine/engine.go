@@ -141,7 +141,7 @@ func (r *runner) emit(e report.Event) {
 
 // play runs one play; it returns false when the host failed and must stop.
 func (r *runner) play(ctx context.Context, play *playbook.Play) bool {
-	r.emit(report.Event{Type: report.PlayStart, Play: play.Name, Pos: play.Pos.String()})
+	r.emit(report.Event{Type: report.PlayStart, Play: play.Name, Pos: play.Pos.String(), Image: r.sys.Image})
 	pr := &playRun{play: play, notified: map[string]*notification{}}
 	vars, err := r.playVars(play)
 	if err != nil {

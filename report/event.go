@@ -57,7 +57,10 @@ type Event struct {
 	Warnings []string       `json:"warnings,omitempty"`
 	Error    string         `json:"error,omitempty"`
 	// Msg explains a skip or an ok with no changes where useful.
-	Msg        string             `json:"msg,omitempty"`
+	Msg string `json:"msg,omitempty"`
+	// Image is set on play_start when the host is an image being built:
+	// nothing is started or applied live.
+	Image      bool               `json:"image,omitempty"`
 	DurationMS float64            `json:"duration_ms,omitempty"`
 	Recap      map[string]*Counts `json:"recap,omitempty"`
 }

@@ -34,6 +34,11 @@ type System struct {
 	// Memo is shared by the tasks of one run on this host; the engine
 	// sets it. Nil (in unit tests) stores nothing.
 	Memo *Memo
+	// Image is true when the host is an image being built (--image, a
+	// container build step, a chroot, --root): nothing runs in it yet. Modules
+	// persist state and never start, reload or apply anything live: units
+	// are enabled by link, sysctl values only written, no user sessions.
+	Image bool
 }
 
 // Logger is the small logging interface modules and the engine use.

@@ -207,7 +207,8 @@ func nonDefault(v, def string) string {
 type applyFlags struct {
 	state                          statePaths
 	check, diff, noVerify, verbose bool
-	output, root                   string
+	output, root, chroot           string
+	image                          imageFlag
 	tags, skipTags                 listFlag
 	extra                          extraVars
 	inventories                    listFlag
@@ -246,6 +247,8 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 	fs.BoolVar(&f.listHosts, "list-hosts", false, "print the hosts each play would run on, and exit")
 	fs.BoolVar(&f.askBecomePass, "ask-become-pass", false, "ask for the sudo password of the login user on remote hosts")
 	fs.BoolVar(&f.askBecomePass, "K", false, "short for --ask-become-pass")
+	fs.Var(&f.image, "image", "build an image: nothing is started or applied live (default: detected, see docs/images.md; --image=false: a live host)")
+	fs.StringVar(&f.chroot, "chroot", "", "provision the image tree at this directory from outside: the agent runs chrooted in it, with the image's own tools")
 	f.state.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "usage: provision %s [flags] PLAYBOOK\n", name)

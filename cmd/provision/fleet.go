@@ -123,9 +123,12 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 			live.Run(250 * time.Millisecond)
 		}
 	}
-	local := transport.Local{Root: root}
+	local := transport.Local{Root: root, Image: root != "/"}
 	if root != "/" {
 		local.Runner = noRunner{root: root}
+	} else if img, why := f.image.decide(); img {
+		local.Image = true
+		fmt.Fprintf(e.stderr, "provision: image mode: %s\n", why)
 	}
 	ssh := &transport.SSH{Binaries: &transport.Binaries{}, ControlDir: transport.DefaultControlDir(), StateDir: f.state.dir}
 

@@ -228,6 +228,13 @@ func (m *PodmanMigrate) Check(_ context.Context, sys *tasks.System) (tasks.Plan,
 	if err := m.Validate(); err != nil {
 		return p, err
 	}
+	if sys.Image {
+		// No user session has run podman in an image being built, so no
+		// user namespace exists to be stale: the first podman after boot
+		// creates it from the subid files.
+		p.Warn(fmt.Sprintf("image build: no podman session of %s runs here; its first podman after boot reads the new ranges, nothing to migrate", m.User))
+		return p, nil
+	}
 	u, ok := sys.Facts.LookupUser(m.User)
 	if !ok {
 		// A user that does not exist runs no podman: nothing is stale. In

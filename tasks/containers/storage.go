@@ -178,7 +178,7 @@ func (s *Storage) keys(sys *tasks.System) []storageKey {
 	switch mp {
 	case "auto":
 		if s.Driver == "overlay" {
-			if !sys.Facts.KernelAtLeast(5, 13) {
+			if !sys.Image && !sys.Facts.KernelAtLeast(5, 13) {
 				mpKey.want = str(FuseOverlayfs)
 			}
 			ks = append(ks, mpKey)
@@ -276,6 +276,9 @@ func (s *Storage) Check(_ context.Context, sys *tasks.System) (tasks.Plan, error
 		return p, fmt.Errorf("parse %s: %w", source, err)
 	}
 	keys := s.keys(sys)
+	if sys.Image && s.Driver == "overlay" && (s.MountProgram == nil || *s.MountProgram == "auto") {
+		p.Warn("image build: mount_program auto is decided for the kernel the image will boot, assumed 5.13 or newer (native rootless overlay), not for this machine's kernel; set mount_program: " + FuseOverlayfs + " for images that boot older kernels")
+	}
 	for _, k := range keys {
 		for i := 1; i < len(k.path); i++ {
 			if v, ok := lookupTOML(doc, k.path[:i]); ok {

@@ -217,7 +217,9 @@ func (s *Sysctl) Check(_ context.Context, sys *tasks.System) (tasks.Plan, error)
 		}
 		p.Changes = append(p.Changes, tasks.Change{Field: "content", Path: s.File, Before: string(old), After: content})
 	}
-	if s.State == "present" && s.live() {
+	if s.State == "present" && s.live() && sys.Image {
+		p.Warn(fmt.Sprintf("image build: apply_live skipped; %s = %s is persisted in %s and set at boot", s.Name, fields(s.Value), s.File))
+	} else if s.State == "present" && s.live() {
 		cur, err := sys.ReadFile(s.procPath())
 		if errors.Is(err, fs.ErrNotExist) {
 			return p, fmt.Errorf("sysctl %s: %s does not exist (unknown parameter, or its kernel module is not loaded); set apply_live: false to only persist it", s.Name, s.procPath())
