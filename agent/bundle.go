@@ -48,6 +48,9 @@ type Bundle struct {
 	// host; the controller decides it from the inventory. Nil selects
 	// plays for all, localhost and the host's own name.
 	Plays map[string]bool `json:"plays,omitempty"`
+	// Image runs the host as an image being built (tasks.System.Image):
+	// set by the chroot transport.
+	Image bool `json:"image,omitempty"`
 }
 
 // sourceModules are the modules whose `src` is a file beside the playbook.

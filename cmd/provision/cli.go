@@ -85,6 +85,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "agent":
 		// The host side of a remote run, started by the controller over SSH.
 		return agent.Serve(ctx, stdin, stdout, stderr)
+	case transport.ChrootHelper:
+		// The inside of a chroot run, started by transport.Chroot.
+		if len(rest) != 2 {
+			fmt.Fprintln(stderr, "provision: chroot-agent is internal: started by provision apply --chroot")
+			return exitFailed
+		}
+		err := transport.ChrootExec(rest[0], rest[1])
+		fmt.Fprintf(stderr, "provision: %v\n", err)
+		return exitFailed
 	case "version", "--version":
 		fmt.Fprintln(stdout, "provision", version)
 		return exitOK

@@ -37,7 +37,18 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 	}
 	var inv *inventory.Inventory
 	var targets []target
-	if len(f.inventories) == 0 {
+	if f.chroot != "" {
+		if targets, err = chrootTarget(f, root); err != nil {
+			fmt.Fprintf(e.stderr, "provision: %v\n", err)
+			return exitFailed
+		}
+		if f.listHosts {
+			for _, play := range pb.Plays {
+				fmt.Fprintf(e.stdout, "play %q (%s):\n  hosts (1):\n    %s\n", play.Name, play.Hosts, targets[0].Name)
+			}
+			return exitOK
+		}
+	} else if len(f.inventories) == 0 {
 		if f.limit != "" && f.limit != "localhost" && f.limit != "all" {
 			fmt.Fprintf(e.stderr, "provision: -l %s: without -i the only host is localhost\n", f.limit)
 			return exitFailed
@@ -98,15 +109,15 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 	}}
 	if inv != nil {
 		job.Match = inv.Match
-		remote := false
-		for _, t := range targets {
-			remote = remote || t.Connection != "local"
-		}
-		if remote {
-			if job.Bundle.Files, err = agent.CollectFiles(pb); err != nil {
-				fmt.Fprintf(e.stderr, "provision: %v\n", err)
-				return exitFailed
-			}
+	}
+	remote := false
+	for _, t := range targets {
+		remote = remote || t.Connection != "local"
+	}
+	if remote {
+		if job.Bundle.Files, err = agent.CollectFiles(pb); err != nil {
+			fmt.Fprintf(e.stderr, "provision: %v\n", err)
+			return exitFailed
 		}
 	}
 
@@ -158,8 +169,11 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 			res := transport.Result{Counts: &report.Counts{}, Err: t.err}
 			if t.err == nil {
 				var tr transport.Transport = ssh
-				if t.Connection == "local" {
+				switch t.Connection {
+				case "local":
 					tr = local
+				case inventory.ConnChroot:
+					tr = &transport.Chroot{}
 				}
 				res = tr.Run(ctx, t.Target, job, sink)
 			}

@@ -2,9 +2,12 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"strconv"
 
 	"github.com/provision-tool/provision/facts"
+	"github.com/provision-tool/provision/inventory"
+	"github.com/provision-tool/provision/transport"
 )
 
 // imageFlag is --image: unset (detect), --image / --image=true (an image
@@ -41,4 +44,25 @@ func (f *imageFlag) decide() (bool, string) {
 		return true, why + " (--image=false for a live host)"
 	}
 	return false, ""
+}
+
+// chrootTarget is the one host of --chroot DIR: the image tree, reached
+// by the chroot transport.
+func chrootTarget(f *applyFlags, root string) ([]target, error) {
+	switch {
+	case len(f.inventories) > 0:
+		return nil, fmt.Errorf("--chroot and -i do not mix: in an inventory, set ansible_connection: chroot and ansible_host: %s", f.chroot)
+	case root != "/":
+		return nil, fmt.Errorf("--chroot and --root do not mix: --chroot runs the image's own tools, --root only edits its files")
+	case f.image.set && !f.image.on:
+		return nil, fmt.Errorf("--chroot builds an image: --image=false does not apply")
+	}
+	dir, err := filepath.Abs(f.chroot)
+	if err != nil {
+		return nil, fmt.Errorf("--chroot %s: %w", f.chroot, err)
+	}
+	if f.limit != "" && f.limit != dir && f.limit != "all" {
+		return nil, fmt.Errorf("-l %s: with --chroot the only host is %s", f.limit, dir)
+	}
+	return []target{{Target: transport.Target{Name: dir, Connection: inventory.ConnChroot, Address: dir}}}, nil
 }
