@@ -1,0 +1,276 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/provision-tool/provision/report"
+	"github.com/provision-tool/provision/testhost"
+)
+
+// machineSnap is what an image build must not change on the build
+// machine: its /etc, its package database and its mounts.
+type machineSnap struct {
+	etc, dpkg treeSnap
+	mounts    []string
+}
+
+func snapMachine(t testing.TB) machineSnap {
+	t.Helper()
+	return machineSnap{
+		etc:    takeSnapshot(t, "/etc", "/etc"),
+		dpkg:   takeSnapshot(t, "/var/lib/dpkg", "/var/lib/dpkg", "/var/lib/dpkg/lock", "/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/triggers/Lock"),
+		mounts: hostMounts(t),
+	}
+}
+
+// hostMounts lists this namespace's mount points outside the harness's
+// cache (where parallel tests mount their guests).
+func hostMounts(t testing.TB) []string {
+	t.Helper()
+	f, err := os.Open("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		fields := strings.Fields(sc.Text())
+		if len(fields) < 5 {
+			continue
+		}
+		mp := unescapeMount(fields[4])
+		if strings.HasPrefix(mp, testhost.CacheDir()+"/") {
+			continue
+		}
+		out = append(out, mp+" "+strings.Join(fields[5:6], ""))
+	}
+	return out
+}
+
+// mountsUnder lists mount points strictly below root in this namespace.
+func mountsUnder(t testing.TB, root string) []string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, l := range strings.Split(string(data), "\n") {
+		if f := strings.Fields(l); len(f) > 4 && strings.HasPrefix(unescapeMount(f[4]), root+"/") {
+			out = append(out, f[4])
+		}
+	}
+	return out
+}
+
+func (a machineSnap) expectSame(t testing.TB, b machineSnap) {
+	t.Helper()
+	if d := a.etc.diff(b.etc); len(d) > 0 {
+		t.Errorf("the build machine's /etc changed:\n%s", strings.Join(d, "\n"))
+	}
+	if d := a.dpkg.diff(b.dpkg); len(d) > 0 {
+		t.Errorf("the build machine's package database changed:\n%s", strings.Join(d, "\n"))
+	}
+	if strings.Join(a.mounts, "\n") != strings.Join(b.mounts, "\n") {
+		t.Errorf("the build machine's mounts changed:\nbefore:\n%s\nafter:\n%s", strings.Join(a.mounts, "\n"), strings.Join(b.mounts, "\n"))
+	}
+}
+
+// chrootApply runs provision apply --chroot on the build machine and
+// returns its events, exit code and stderr.
+func chrootApply(t testing.TB, root, book string, args ...string) ([]report.Event, int, string) {
+	t.Helper()
+	bin := testhost.BuildProvision(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	argv := append([]string{"apply", "--chroot", root, "--output", "json"}, args...)
+	cmd := exec.CommandContext(ctx, bin, append(argv, book)...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	start := time.Now()
+	out, err := cmd.Output()
+	code := cmd.ProcessState.ExitCode()
+	if err != nil && code < 0 {
+		t.Fatalf("provision %s: %v\n%s", strings.Join(argv, " "), err, stderr.String())
+	}
+	evs, perr := testhost.ParseEvents(string(out))
+	if perr != nil {
+		t.Fatalf("provision %s: bad JSON events: %v\n%s", strings.Join(argv, " "), perr, out)
+	}
+	t.Logf("stage: provision %s %s: %.2fs, exit %d", strings.Join(argv, " "), filepath.Base(book), time.Since(start).Seconds(), code)
+	return evs, code, stderr.String()
+}
+
+// expectNoTrace fails when the agent's directory is left in the tree or a
+// mount of the run is visible below it.
+func expectNoTrace(t testing.TB, root string) {
+	t.Helper()
+	left, _ := filepath.Glob(filepath.Join(root, ".provision-agent-*"))
+	for _, l := range left {
+		if st, err := os.Lstat(l); err == nil && st.IsDir() {
+			t.Errorf("agent left in the image: %s", l)
+		}
+	}
+	if m := mountsUnder(t, root); len(m) > 0 {
+		t.Errorf("mounts of the run visible on the build machine: %v", m)
+	}
+}
+
+// TestImageChrootDebian builds the Debian image from outside with
+// examples/rootless-podman.yml (apply --chroot, the image's own apt from
+// the offline repository), checks that the build machine is unchanged,
+// then boots the image: alice runs a rootless container with overlay
+// storage and provision check reports no drift, with no further apply.
+func TestImageChrootDebian(t *testing.T) {
+	testhost.Require(t)
+	t.Parallel()
+	mod, err := testhost.ModuleRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	book := filepath.Join(mod, "examples", "rootless-podman.yml")
+	repo := testhost.DebRepo(t)
+	build := func(h *testhost.Host) error {
+		guestRepo := filepath.Join(h.Root(), testhost.GuestDebRepo)
+		if err := exec.Command("cp", "-a", repo+"/.", guestRepo+"/").Run(); err != nil {
+			return err
+		}
+		before := snapMachine(t)
+		evs, code, stderr := chrootApply(t, h.Root(), book)
+		after := snapMachine(t)
+		before.expectSame(t, after)
+		expectNoTrace(t, h.Root())
+		if code != 0 || len(testhost.TaskResults(evs, report.StatusFailed)) > 0 {
+			t.Errorf("apply --chroot: exit %d\n%s\n%s", code, describeResults(testhost.TaskResults(evs, report.StatusFailed)), stderr)
+		}
+		if len(evs) == 0 || evs[0].Type != report.PlayStart || !evs[0].Image {
+			t.Errorf("play_start does not say image: %+v", evs[:min(1, len(evs))])
+		}
+		// The repository is the guest's bind at boot, not part of the image.
+		if err := os.RemoveAll(guestRepo); err != nil {
+			return err
+		}
+		return os.Mkdir(guestRepo, 0o755)
+	}
+	h := testhost.Boot(t, testhost.Debian, testhost.Options{Prepare: build, HomeFromImage: true})
+	if t.Failed() {
+		t.FailNow()
+	}
+
+	h.AuthorizeUser(t, "alice")
+	if got := h.SSHAs(t, "alice", "podman info --format '{{.Store.GraphDriverName}}'"); got != "overlay" {
+		t.Errorf("alice's podman storage driver: %q, want overlay", got)
+	}
+	if err := h.CopyIn(testhost.BusyboxRootfs(t), "/home/alice/bb.tar"); err != nil {
+		t.Fatal(err)
+	}
+	h.SSH(t, "chown alice: /home/alice/bb.tar")
+	h.SSHAs(t, "alice", `podman import -q --change 'CMD ["/bin/sh"]' ~/bb.tar localhost/bb:latest`)
+	if out := h.SSHAs(t, "alice", `podman run --rm --network=none localhost/bb:latest sh -c 'echo uid=$(id -u)'`); out != "uid=0" {
+		t.Errorf("alice's rootless container: %q, want uid=0", out)
+	}
+
+	h.InstallProvision(t)
+	guestBook := installExample(t, h, "rootless-podman.yml")
+	r := runBook(t, newStageLog(t), h, 0, "check on the booted image", "check", guestBook)
+	if pending := r.results(statusIs(report.StatusChanged)); len(pending) > 0 {
+		t.Errorf("drift on the booted image:\n%s", describeResults(pending))
+	}
+}
+
+// hostileBook writes files at the paths the example writes, with no
+// packages (the hostile tree needs no apt run).
+const hostileBook = `- hosts: all
+  tasks:
+    - user: {name: alice, shell: /bin/bash}
+    - subid: {user: alice, count: 65536}
+    - registries: {unqualified_search_registries: [docker.io], short_name_mode: permissive}
+    - storage: {driver: overlay, mount_program: auto}
+`
+
+// TestImageChrootHostile builds an image whose links lead out of the tree
+// (absolute and relative, at paths the example writes; /var/run -> /run;
+// a fake stale agent directory linked outside): whatever is written lands
+// inside the tree, and nothing outside it changes. A tree whose /run is a
+// link out is refused before anything runs.
+func TestImageChrootHostile(t *testing.T) {
+	testhost.Require(t)
+	t.Parallel()
+	root := testhost.ImageTree(t, testhost.Debian)
+	out := t.TempDir()
+	for _, d := range []string{"registries.conf.d", "agent", "run"} {
+		must(t, os.MkdirAll(filepath.Join(out, d), 0o755))
+		must(t, os.WriteFile(filepath.Join(out, d, "marker"), []byte("outside\n"), 0o644))
+	}
+	must(t, os.WriteFile(filepath.Join(out, "storage.conf"), []byte("# outside\n"), 0o644))
+	links := map[string]string{
+		"etc/containers/registries.conf.d": filepath.Join(out, "registries.conf.d"),
+		"etc/containers/storage.conf":      strings.Repeat("../", 12) + strings.TrimPrefix(out, "/") + "/storage.conf",
+		".provision-agent-1-0123456789ab":  filepath.Join(out, "agent"),
+		"var/run":                          "/run",
+	}
+	for l, target := range links {
+		p := filepath.Join(root, l)
+		must(t, os.MkdirAll(filepath.Dir(p), 0o755))
+		os.RemoveAll(p)
+		must(t, os.Symlink(target, p))
+	}
+	book := filepath.Join(t.TempDir(), "hostile.yml")
+	must(t, os.WriteFile(book, []byte(hostileBook), 0o644))
+	outside := takeSnapshot(t, out, out)
+
+	before := snapMachine(t)
+	evs, code, stderr := chrootApply(t, root, book)
+	before.expectSame(t, snapMachine(t))
+	expectNoTrace(t, root)
+	if d := outside.diff(takeSnapshot(t, out, out)); len(d) > 0 {
+		t.Errorf("files outside the image changed:\n%s", strings.Join(d, "\n"))
+	}
+	t.Logf("hostile tree: exit %d; results:\n%s%s", code, describeResults(testhost.TaskResults(evs)), stderr)
+	// Written inside: the links resolve in the tree, as they will at boot.
+	for _, p := range []string{filepath.Join(out, "registries.conf.d"), filepath.Join(out, "storage.conf")} {
+		inside := filepath.Join(root, p)
+		if _, err := os.Lstat(inside); err != nil && code == 0 {
+			t.Errorf("%s: the run succeeded but wrote nothing inside the tree at %s: %v", p, inside, err)
+		}
+	}
+
+	// /run a link out of the tree: refused, nothing mounted over it.
+	must(t, os.RemoveAll(filepath.Join(root, "run")))
+	must(t, os.Symlink(filepath.Join(out, "run"), filepath.Join(root, "run")))
+	evs, code, stderr = chrootApply(t, root, book)
+	if code != 1 || !strings.Contains(stderrOrErr(evs, stderr), "is a link to "+filepath.Join(out, "run")) {
+		t.Errorf("tree with /run linked out: exit %d, want 1 and a refusal naming the link:\n%s", code, stderr)
+	}
+	expectNoTrace(t, root)
+	if d := outside.diff(takeSnapshot(t, out, out)); len(d) > 0 {
+		t.Errorf("files outside the image changed:\n%s", strings.Join(d, "\n"))
+	}
+}
+
+// stderrOrErr is the run's stderr and its host errors together.
+func stderrOrErr(evs []report.Event, stderr string) string {
+	var b strings.Builder
+	b.WriteString(stderr)
+	for _, e := range evs {
+		b.WriteString(e.Error)
+	}
+	return b.String()
+}
+
+func must(t testing.TB, err error) {
+	t.Helper()
+	if err != nil {
+		t.Fatal(err)
+	}
+}
