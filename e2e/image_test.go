@@ -147,6 +147,10 @@ func TestImageChrootDebian(t *testing.T) {
 		}
 		before := snapMachine(t)
 		evs, code, stderr := chrootApply(t, h.Root(), book)
+		pull := exec.Command(testhost.BuildProvision(t), "pull", "--root", h.Root(), "--playbook", book, "--every", "1h")
+		if out, err := pull.CombinedOutput(); err != nil {
+			t.Errorf("pull --root: %v\n%s", err, out)
+		}
 		after := snapMachine(t)
 		before.expectSame(t, after)
 		expectNoTrace(t, h.Root())
@@ -180,7 +184,20 @@ func TestImageChrootDebian(t *testing.T) {
 		t.Errorf("alice's rootless container: %q, want uid=0", out)
 	}
 
-	h.InstallProvision(t)
+	// Pull mode came with the image: its own binary and playbook, the
+	// timer scheduled from boot, and a run of it converges at once.
+	if got := h.SSH(t, "systemctl is-active provision-pull.timer"); got != "active" {
+		t.Errorf("provision-pull.timer after boot: %q, want active", got)
+	}
+	if got := h.SSH(t, "systemctl show -P ExecStart provision-pull.service"); !strings.Contains(got, "path=/usr/local/bin/provision ") || !strings.Contains(got, "/etc/provision/pull/rootless-podman.yml") {
+		t.Errorf("provision-pull.service ExecStart: %s", got)
+	}
+	h.SSH(t, "systemctl start provision-pull.service")
+	if got := h.SSH(t, "provision status -n 1"); !strings.Contains(got, "in sync") {
+		t.Errorf("the image's first pull run is not in sync:\n%s", got)
+	}
+
+	// The image's own /usr/local/bin/provision (testhost.GuestProvisionPath).
 	guestBook := installExample(t, h, "rootless-podman.yml")
 	r := runBook(t, newStageLog(t), h, 0, "check on the booted image", "check", guestBook)
 	if pending := r.results(statusIs(report.StatusChanged)); len(pending) > 0 {
