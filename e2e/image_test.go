@@ -291,3 +291,93 @@ func must(t testing.TB, err error) {
 		t.Fatal(err)
 	}
 }
+
+// rpmPrep is the step a real Fedora base image has already taken:
+// shadow-utils installed with newuidmap and newgidmap privileged (the
+// harness's stub ships them unprivileged; see privilegedShadowUtils).
+const rpmPrep = `- hosts: all
+  tasks:
+    - package: {names: [shadow-utils]}
+    - file: {path: /usr/bin/newuidmap, mode: "4755"}
+    - file: {path: /usr/bin/newgidmap, mode: "4755"}
+`
+
+// TestImageChrootRPM builds the RPM (Fedora-like) image from outside with
+// examples/rootless-podman.yml: dnf, useradd and the rest from the image,
+// the build machine unchanged, and a check of the image right after
+// reports no drift.
+func TestImageChrootRPM(t *testing.T) {
+	testhost.Require(t)
+	t.Parallel()
+	root := testhost.ImageTree(t, testhost.Fedora)
+	repo, err := testhost.RPMRepoDir(t)
+	must(t, err)
+	must(t, exec.Command("cp", "-a", repo+"/.", filepath.Join(root, testhost.GuestRPMRepo)+"/").Run())
+	mod, err := testhost.ModuleRoot()
+	must(t, err)
+	prep := filepath.Join(t.TempDir(), "prep.yml")
+	must(t, os.WriteFile(prep, []byte(rpmPrep), 0o644))
+
+	before := snapMachine(t)
+	for _, book := range []string{prep, filepath.Join(mod, "examples", "rootless-podman.yml")} {
+		evs, code, stderr := chrootApply(t, root, book)
+		if failed := testhost.TaskResults(evs, report.StatusFailed); code != 0 || len(failed) > 0 {
+			t.Fatalf("apply --chroot %s: exit %d\n%s\n%s", filepath.Base(book), code, describeResults(failed), stderr)
+		}
+	}
+	evs, code, stderr := chrootApply(t, root, filepath.Join(mod, "examples", "rootless-podman.yml"), "--check")
+	if pending := testhost.TaskResults(evs, report.StatusChanged); code != 0 || len(pending) > 0 {
+		t.Errorf("check --chroot after the build: exit %d\n%s\n%s", code, describeResults(pending), stderr)
+	}
+	before.expectSame(t, snapMachine(t))
+	expectNoTrace(t, root)
+	if passwd, _ := os.ReadFile(filepath.Join(root, "etc/passwd")); !strings.Contains(string(passwd), "\nalice:") {
+		t.Errorf("alice is not in the image's /etc/passwd")
+	}
+}
+
+// TestImageNspawnInside builds the Debian image from inside: provision
+// apply run by `systemd-nspawn -D ROOT` without boot detects the build
+// (container=systemd-nspawn, no systemd running), says so, and applies the
+// example with the image's apt; a second run from inside changes nothing.
+func TestImageNspawnInside(t *testing.T) {
+	testhost.Require(t)
+	t.Parallel()
+	root := testhost.ImageTree(t, testhost.Debian)
+	mod, err := testhost.ModuleRoot()
+	must(t, err)
+	nspawn := func(args ...string) ([]report.Event, int) {
+		argv := []string{"-q", "--pipe", "-D", root, "--register=no", "--keep-unit",
+			"--bind-ro=" + testhost.BuildProvision(t) + ":/usr/local/bin/provision",
+			"--bind-ro=" + filepath.Join(mod, "examples") + ":/srv/site",
+			"--bind-ro=" + testhost.DebRepo(t) + ":" + testhost.GuestDebRepo,
+			"/usr/local/bin/provision"}
+		cmd := exec.Command("systemd-nspawn", append(argv, args...)...)
+		var stderr strings.Builder
+		cmd.Stderr = &stderr
+		start := time.Now()
+		out, _ := cmd.Output()
+		t.Logf("stage: systemd-nspawn -D ROOT provision %s: %.2fs, exit %d", strings.Join(args, " "), time.Since(start).Seconds(), cmd.ProcessState.ExitCode())
+		evs, err := testhost.ParseEvents(string(out))
+		if err != nil {
+			t.Fatalf("bad JSON events: %v\n%s\n%s", err, out, stderr.String())
+		}
+		if !strings.Contains(stderr.String(), "image mode: container=systemd-nspawn") {
+			t.Errorf("stderr does not say why this is an image build:\n%s", stderr.String())
+		}
+		return evs, cmd.ProcessState.ExitCode()
+	}
+	before := snapMachine(t)
+	evs, code := nspawn("apply", "--output", "json", "/srv/site/rootless-podman.yml")
+	if failed := testhost.TaskResults(evs, report.StatusFailed); code != 0 || len(failed) > 0 {
+		t.Fatalf("apply from inside: exit %d\n%s", code, describeResults(failed))
+	}
+	if len(evs) == 0 || !evs[0].Image {
+		t.Errorf("play_start does not say image: %+v", evs[:min(1, len(evs))])
+	}
+	evs, code = nspawn("apply", "--output", "json", "/srv/site/rootless-podman.yml")
+	if changed := testhost.TaskResults(evs, report.StatusChanged); code != 0 || len(changed) > 0 {
+		t.Errorf("second apply from inside: exit %d\n%s", code, describeResults(changed))
+	}
+	before.expectSame(t, snapMachine(t))
+}

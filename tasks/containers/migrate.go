@@ -33,6 +33,11 @@ and /etc/subgid only take effect once it is gone. ` + "`podman system migrate`" 
 run as the user, stops the user's containers and kills the pause process, so
 the next podman command builds a fresh namespace from the files.
 
+When building an image (docs/images.md) the task plans nothing and says
+why: no user session has run podman in an image, so there is no pause
+process and no namespace to be stale; the first podman after boot builds
+its namespace from the ranges the image was given.
+
 Check is exact rather than a blind command. It reads the pause process ID
 from /run/user/UID/libpod/tmp/pause.pid, checks the process is alive and
 belongs to the user (/proc/PID/status), and compares /proc/PID/uid_map and

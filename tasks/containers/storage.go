@@ -62,7 +62,10 @@ the kernel lacks native rootless overlay (older than 5.13, e.g. RHEL 8's
 4.18) and otherwise makes sure no mount program is configured, since native
 overlay is faster. ` + "`none`" + ` or "" always removes it (also the legacy
 [storage.options] spelling, which podman still honours); a path sets it. With
-a driver other than overlay, auto leaves mount_program alone.
+a driver other than overlay, auto leaves mount_program alone. When building
+an image (docs/images.md) auto decides for the kernel the image will boot,
+assumed 5.13 or newer, never for the build machine's kernel, and the plan
+says so; name the mount program for images that boot older kernels.
 
 Check computes the edited file and reports one change per key whose
 effective value differs (field storage.driver and so on) plus the file

@@ -52,6 +52,9 @@ Apply writes the file atomically and the value to /proc/sys. In a container
 /proc/sys is usually read-only: the task then fails with a clear message
 (set ` + "`apply_live: false`" + ` to only persist the setting). A parameter that
 does not exist in /proc/sys (a module not loaded yet) is an error too.
+When building an image (docs/images.md) the running kernel is the build
+machine's: the value is only persisted, and the plan says apply_live was
+skipped.
 
 Check warns when a file read later at boot (by file name order across
 /etc/sysctl.d, /run/sysctl.d, /usr/local/lib/sysctl.d, /usr/lib/sysctl.d, and
