@@ -11,7 +11,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -48,10 +47,11 @@ func (c *Chroot) Run(ctx context.Context, t Target, job *Job, sink report.Sink) 
 	if err != nil {
 		return Result{Counts: counts, Err: err}
 	}
-	dir, err := placeAgent(root, bin)
+	dir, lock, err := placeAgent(root, bin)
 	if err != nil {
 		return Result{Counts: counts, Err: err}
 	}
+	defer lock.Close()
 	res := c.run(ctx, root, bin, dir, t, job, sink, counts)
 	if err := os.RemoveAll(filepath.Join(root, dir)); err != nil && res.Err == nil {
 		res.Err = fmt.Errorf("remove the agent from %s: %w", root, err)
@@ -99,26 +99,37 @@ func checkStatic(bin string) error {
 	return nil
 }
 
-// placeAgent makes ROOT/.provision-agent-PID-RANDOM (root only, with a tmp
+// placeAgent makes ROOT/.provision-agent-RANDOM (root only, with a tmp
 // directory for the agent's files) and copies bin into it. The name is new,
-// so nothing the image holds is followed; it returns the name.
-func placeAgent(root, bin string) (string, error) {
-	var rnd [6]byte
+// so nothing the image holds is followed. It returns the name and the
+// directory, held open with an flock that tells a live run from a stale
+// directory (the lock goes when this process does, however it ends).
+func placeAgent(root, bin string) (string, *os.File, error) {
+	var rnd [8]byte
 	rand.Read(rnd[:])
-	name := agentPrefix + strconv.Itoa(os.Getpid()) + "-" + hex.EncodeToString(rnd[:])
+	name := agentPrefix + hex.EncodeToString(rnd[:])
 	dir := filepath.Join(root, name)
 	if err := os.Mkdir(dir, 0o700); err != nil {
-		return "", fmt.Errorf("place the agent in %s: %w", root, err)
+		return "", nil, fmt.Errorf("place the agent in %s: %w", root, err)
 	}
-	err := os.Mkdir(filepath.Join(dir, "tmp"), 0o700)
+	lock, err := os.Open(dir)
+	if err == nil {
+		err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX)
+	}
+	if err == nil {
+		err = os.Mkdir(filepath.Join(dir, "tmp"), 0o700)
+	}
 	if err == nil {
 		err = copyExecutable(bin, filepath.Join(dir, "provision"))
 	}
 	if err != nil {
+		if lock != nil {
+			lock.Close()
+		}
 		os.RemoveAll(dir)
-		return "", fmt.Errorf("place the agent in %s: %w", root, err)
+		return "", nil, fmt.Errorf("place the agent in %s: %w", root, err)
 	}
-	return name, nil
+	return name, lock, nil
 }
 
 func copyExecutable(src, dst string) error {
@@ -139,19 +150,22 @@ func copyExecutable(src, dst string) error {
 }
 
 // removeStaleAgents removes agent directories whose run is gone (a
-// controller killed before it could clean up). Links are left alone.
+// controller killed before it could clean up): nobody holds their lock.
+// Links and anything not a directory are left alone.
 func removeStaleAgents(root string) {
 	matches, _ := filepath.Glob(filepath.Join(root, agentPrefix+"*"))
 	for _, m := range matches {
-		st, err := os.Lstat(m)
-		if err != nil || !st.IsDir() {
+		if st, err := os.Lstat(m); err != nil || !st.IsDir() {
 			continue
 		}
-		pid, _, _ := strings.Cut(strings.TrimPrefix(filepath.Base(m), agentPrefix), "-")
-		if n, err := strconv.Atoi(pid); err == nil && n != os.Getpid() && syscall.Kill(n, 0) == nil {
-			continue // a run in progress
+		fd, err := syscall.Open(m, syscall.O_RDONLY|syscall.O_DIRECTORY|syscall.O_NOFOLLOW|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			continue
 		}
-		os.RemoveAll(m)
+		if syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB) == nil {
+			os.RemoveAll(m)
+		}
+		syscall.Close(fd)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 
@@ -64,6 +65,14 @@ func ChrootExec(root, dir string) error {
 	}
 	if err := unix.Chdir("/"); err != nil {
 		return fmt.Errorf("chroot %s: chdir /: %w", root, err)
+	}
+	// The parent-death signal Chroot set is the thread's that started this
+	// process; exec runs on this goroutine's thread, so set it here too:
+	// if provision dies, the agent (PID 1 here) dies and takes every
+	// process of the namespace, and the mounts, with it.
+	runtime.LockOSThread()
+	if err := unix.Prctl(unix.PR_SET_PDEATHSIG, uintptr(unix.SIGKILL), 0, 0, 0); err != nil {
+		return fmt.Errorf("chroot %s: parent-death signal: %w", root, err)
 	}
 	env := []string{"PATH=" + tasks.BasePath, "LC_ALL=C", "LANG=C", "HOME=/root", "TMPDIR=" + path.Join("/", dir, "tmp")}
 	agent := path.Join("/", dir, "provision")
