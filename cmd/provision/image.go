@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"strconv"
@@ -26,7 +27,7 @@ func (f *imageFlag) String() string {
 func (f *imageFlag) Set(s string) error {
 	v, err := strconv.ParseBool(s)
 	if err != nil {
-		return fmt.Errorf("want true or false, not %q", s)
+		return errors.New("want true or false")
 	}
 	f.set, f.on = true, v
 	return nil
