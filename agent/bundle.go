@@ -15,6 +15,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/provision-tool/provision/input"
 	"github.com/provision-tool/provision/playbook"
 )
 
@@ -63,7 +64,6 @@ var sourceModules = map[string]bool{"copy": true, "template": true}
 // host.
 func CollectFiles(pb *playbook.Playbook) (map[string][]byte, error) {
 	files := map[string][]byte{}
-	templated := false
 	add := func(rel string) error {
 		if filepath.IsAbs(rel) {
 			return fmt.Errorf("src %s: remote hosts need a src relative to the playbook", rel)
@@ -72,32 +72,16 @@ func CollectFiles(pb *playbook.Playbook) (map[string][]byte, error) {
 		if strings.HasPrefix(clean, "..") {
 			return fmt.Errorf("src %s: must stay inside the playbook's directory", rel)
 		}
-		data, err := os.ReadFile(filepath.Join(pb.Dir, clean))
+		data, err := input.ReadFileLimit(filepath.Join(pb.Dir, clean), input.MaxFileSize)
 		if err != nil {
 			return err
 		}
 		files[filepath.ToSlash(clean)] = data
 		return nil
 	}
-	for _, play := range pb.Plays {
-		for _, t := range append(append([]*playbook.Task{}, play.Tasks...), play.Handlers...) {
-			if !sourceModules[t.Module] || t.Args == nil || t.Args.Kind != yaml.MappingNode {
-				continue
-			}
-			for i := 0; i+1 < len(t.Args.Content); i += 2 {
-				k, v := t.Args.Content[i], t.Args.Content[i+1]
-				if k.Value != "src" || v.Kind != yaml.ScalarNode {
-					continue
-				}
-				if playbook.HasTemplate(v.Value) {
-					templated = true
-					continue
-				}
-				if err := add(v.Value); err != nil {
-					return nil, fmt.Errorf("%s:%d:%d: %w", pb.File, v.Line, v.Column, err)
-				}
-			}
-		}
+	templated, err := literalSources(pb, func(v *yaml.Node) error { return add(v.Value) })
+	if err != nil {
+		return nil, err
 	}
 	if templated {
 		for _, dir := range []string{"files", "templates"} {
@@ -121,6 +105,50 @@ func CollectFiles(pb *playbook.Playbook) (map[string][]byte, error) {
 		}
 	}
 	return files, nil
+}
+
+// literalSources calls fn for the src of each copy and template task that
+// is not templated, and reports whether any src is templated. Errors
+// come back at the src's position.
+func literalSources(pb *playbook.Playbook, fn func(v *yaml.Node) error) (templated bool, err error) {
+	for _, play := range pb.Plays {
+		for _, t := range append(append([]*playbook.Task{}, play.Tasks...), play.Handlers...) {
+			if !sourceModules[t.Module] || t.Args == nil || t.Args.Kind != yaml.MappingNode {
+				continue
+			}
+			for i := 0; i+1 < len(t.Args.Content); i += 2 {
+				k, v := t.Args.Content[i], t.Args.Content[i+1]
+				switch {
+				case k.Value != "src" || v.Kind != yaml.ScalarNode:
+				case playbook.HasTemplate(v.Value):
+					templated = true
+				default:
+					if err := fn(v); err != nil {
+						return false, fmt.Errorf("%s:%d:%d: %w", pb.File, v.Line, v.Column, err)
+					}
+				}
+			}
+		}
+	}
+	return templated, nil
+}
+
+// CheckSources refuses, before a local run, a literal copy or template src
+// that exists but is not a regular file (a FIFO would block the run, a
+// device would never end).
+func CheckSources(pb *playbook.Playbook) error {
+	_, err := literalSources(pb, func(v *yaml.Node) error {
+		path := v.Value
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(pb.Dir, path)
+		}
+		st, err := os.Stat(path)
+		if err != nil {
+			return nil // the module says what is missing, on the host
+		}
+		return input.Regular(v.Value, st)
+	})
+	return err
 }
 
 // unpack writes the bundle's playbook and files into dir.

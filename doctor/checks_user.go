@@ -3,6 +3,7 @@ package doctor
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"path"
 	"strconv"
 	"strings"
@@ -170,7 +171,7 @@ func expectedMap(id int64, rs []users.Range) string {
 // 10. linger, and /run/user/UID exists, is the user's and mode 0700.
 func checkSession(ctx context.Context, e *env, s *subject) outcome {
 	uid := s.user.UID
-	rt := fmt.Sprintf("/run/user/%d", uid)
+	rt := runtimeDirOf(s)
 	linger := e.sys.Exists("/var/lib/systemd/linger/" + s.name)
 	service := e.serviceUnits(s)
 	var fails, warns, found, symptoms []string
@@ -189,6 +190,10 @@ func checkSession(ctx context.Context, e *env, s *subject) outcome {
 		fx = append(fx, lingerFix)
 	}
 	fi, err := e.sys.Stat(rt)
+	if s.madeRuntime != nil {
+		// The doctor's own, for its podman commands: no session.
+		fi, err = nil, fs.ErrNotExist
+	}
 	switch {
 	case err != nil:
 		msg := rt + " does not exist (no session)"

@@ -20,6 +20,7 @@ package doctor
 import (
 	"context"
 	"fmt"
+	"io/fs"
 	"os"
 	"slices"
 	"strconv"
@@ -282,9 +283,9 @@ type subject struct {
 	user   facts.User
 	exists bool
 	info   *podmanInfoResult
-	// runtimeDir is the runtime dir the doctor made for a user without a
-	// session (a host path), "" when none.
-	runtimeDir string
+	// madeRuntime is the runtime dir the doctor made for a user without a
+	// session (ensureRuntimeDir), nil when none.
+	madeRuntime fs.FileInfo
 
 	hazardDone bool
 	hazard     *hazard
@@ -364,6 +365,7 @@ type env struct {
 	mounts        []mount
 	mountsErr     error
 	privilegedVal bool
+	madeRunUser   bool // the doctor made /run/user (removeRuntimeDirs)
 }
 
 func newEnv(sys *tasks.System, opts Options) *env {

@@ -3,11 +3,14 @@ package doctor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/provision-tool/provision/tasks"
@@ -18,67 +21,99 @@ import (
 var commandTimeout = 2 * time.Minute
 
 // runAs runs argv as s (root: no Cmd.User) from /, with a timeout. A user
-// without a session gets a runtime dir of the doctor's (runtimeDir).
+// without a session first gets a runtime dir (ensureRuntimeDir).
 func (e *env) runAs(ctx context.Context, s *subject, timeout time.Duration, argv ...string) (tasks.Result, error) {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	c := tasks.Cmd{Argv: argv, Dir: "/"}
 	if !s.root() {
 		c.User = s.name
-		if dir, err := e.runtimeDir(s); err != nil {
+		if err := e.ensureRuntimeDir(s); err != nil {
 			return tasks.Result{}, err
-		} else if dir != "" {
-			c.Env = []string{"XDG_RUNTIME_DIR=" + dir}
 		}
 	}
 	return e.sys.Run(ctx, c)
 }
 
-// runtimeDir gives a user without a session (no /run/user/UID) a runtime
-// dir for the doctor's podman commands, as a login would: a fresh
-// directory of the user's, mode 0700, under /tmp. Without it podman's
-// answers would depend on whether a session of the user happens to be
-// alive; check 10 still reports the missing session. "" means the user has
-// a session dir of their own. removeRuntimeDirs takes them away again.
-func (e *env) runtimeDir(s *subject) (string, error) {
-	if s.runtimeDir != "" || e.sys.Exists(fmt.Sprintf("/run/user/%d", s.user.UID)) {
-		return s.runtimeDir, nil
+// runtimeDirOf is the runtime dir logind gives a user's sessions.
+func runtimeDirOf(s *subject) string { return fmt.Sprintf("/run/user/%d", s.user.UID) }
+
+// ensureRuntimeDir gives a user without a session the runtime dir a login
+// would make, /run/user/UID (the user's, mode 0700), for the doctor's
+// podman commands, so that their answers do not depend on whether a
+// session of the user happens to be alive. It must be that very path:
+// podman remembers the runtime dir of its first run in its database and
+// refuses any other. Check 10 still reports the missing session;
+// removeRuntimeDirs takes the directory away again.
+func (e *env) ensureRuntimeDir(s *subject) error {
+	rt := runtimeDirOf(s)
+	if s.madeRuntime != nil || e.sys.Exists(rt) {
+		return nil
 	}
-	tmp, err := e.sys.Path("/tmp")
+	parent, err := e.sys.Path("/run/user")
 	if err != nil {
-		return "", err
+		return err
 	}
-	dir, err := os.MkdirTemp(tmp, fmt.Sprintf("provision-doctor-%d-", s.user.UID))
+	if err := os.Mkdir(parent, 0o755); err == nil {
+		e.madeRunUser = true
+	} else if !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("a runtime dir for %s: %w", s.name, err)
+	}
+	hp := filepath.Join(parent, filepath.Base(rt))
+	if err := os.Mkdir(hp, 0o700); err != nil {
+		return fmt.Errorf("a runtime dir for %s: %w", s.name, err)
+	}
+	if err := os.Chown(hp, int(s.user.UID), int(s.user.GID)); err != nil && os.Geteuid() == 0 {
+		os.Remove(hp)
+		return fmt.Errorf("a runtime dir for %s: %w", s.name, err)
+	}
+	fi, err := os.Lstat(hp)
 	if err != nil {
-		return "", fmt.Errorf("a runtime dir for %s: %w", s.name, err)
+		return err
 	}
-	if err := os.Chown(dir, int(s.user.UID), int(s.user.GID)); err != nil && os.Geteuid() == 0 {
-		os.Remove(dir)
-		return "", fmt.Errorf("a runtime dir for %s: %w", s.name, err)
-	}
-	s.runtimeDir = "/tmp/" + filepath.Base(dir)
-	return s.runtimeDir, nil
+	s.madeRuntime = fi
+	return nil
 }
 
 // removeRuntimeDirs ends what the doctor's podman commands left in the
 // runtime dirs it made: the pause process podman keeps for the user
-// namespace, then the directory. Both are done as the user, who can only
-// touch what is the user's, whatever the directory now holds.
+// namespace, then the directory, both as the user, who can only touch
+// what is the user's; then root removes what the user's namespace made
+// (files of subordinate IDs). A directory that is no longer the one made
+// (logind mounted a session's tmpfs on it meanwhile) is left alone.
 func (e *env) removeRuntimeDirs(subjects []*subject) {
 	for _, s := range subjects {
-		if s.runtimeDir == "" {
+		if s.madeRuntime == nil {
 			continue
 		}
-		const script = `pid=$(cat "$1/libpod/tmp/pause.pid" 2>/dev/null) && kill "$pid" 2>/dev/null; rm -rf -- "$1"`
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		e.sys.Run(ctx, tasks.Cmd{Argv: []string{"/bin/sh", "-c", script, "sh", s.runtimeDir}, Dir: "/", User: s.name})
-		cancel()
-		// Whatever the user could not remove (RemoveAll follows no link).
-		if hp, err := e.sys.Path(s.runtimeDir); err == nil {
-			os.RemoveAll(hp)
+		hp, err := e.sys.Path(runtimeDirOf(s))
+		if fi, lerr := os.Lstat(hp); err == nil && lerr == nil && os.SameFile(fi, s.madeRuntime) && !isMountPoint(hp) {
+			const script = `pid=$(cat "$1/libpod/tmp/pause.pid" 2>/dev/null) && kill "$pid" 2>/dev/null; rm -rf -- "$1"/* "$1"/.[!.]* 2>/dev/null; true`
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			e.sys.Run(ctx, tasks.Cmd{Argv: []string{"/bin/sh", "-c", script, "sh", runtimeDirOf(s)}, Dir: "/", User: s.name})
+			cancel()
+			os.RemoveAll(hp) // follows no link
 		}
-		s.runtimeDir = ""
+		s.madeRuntime = nil
 	}
+	if e.madeRunUser {
+		if hp, err := e.sys.Path("/run/user"); err == nil {
+			os.Remove(hp) // only when empty
+		}
+		e.madeRunUser = false
+	}
+}
+
+// isMountPoint reports whether a file system is mounted on dir.
+func isMountPoint(dir string) bool {
+	a, err1 := os.Lstat(dir)
+	b, err2 := os.Lstat(filepath.Dir(dir))
+	if err1 != nil || err2 != nil {
+		return true
+	}
+	da, _ := a.Sys().(*syscall.Stat_t)
+	db, _ := b.Sys().(*syscall.Stat_t)
+	return da == nil || db == nil || da.Dev != db.Dev
 }
 
 // podmanVersion runs `podman --version` as root once.

@@ -160,9 +160,16 @@ func etcSnapshot(t testing.TB, h *testhost.Host) treeSnap {
 //     and yum list that the package module's Check runs: the metadata
 //     cache, dnf's logs, and the SQLite shared-memory and write-ahead files
 //     rpm -q makes when it opens the rpmdb (provision's own state under
-//     /var/lib/provision and everything under /etc stay in).
+//     /var/lib/provision and everything under /etc stay in);
+//   - root's own container storage, whose lock files podman rewrites
+//     whenever it starts: Debian's podman enables podman-restart.service
+//     for every user manager, and the harness's SSH logins start root's
+//     (`podman start --all` at 14:18:34.6 wrote storage.lock, layers.lock
+//     and .has-mount-program after a check that ended at 34.1). provision
+//     never runs podman as root, and its files are elsewhere.
 var diskNoise = []string{
 	"/var/log/journal",
+	"/var/lib/containers/storage",
 	"/var/cache/dnf", "/var/log/dnf.log", "/var/log/dnf.librepo.log", "/var/log/dnf.rpm.log", "/var/log/hawkey.log",
 	"/var/lib/rpm/rpmdb.sqlite-shm", "/var/lib/rpm/rpmdb.sqlite-wal",
 }

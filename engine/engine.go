@@ -265,7 +265,8 @@ func (r *runner) scope(vars map[string]any) *playbook.Scope {
 	return &playbook.Scope{Vars: vars, Facts: r.sys.Facts.Map}
 }
 
-// selected applies --tags and --skip-tags.
+// selected applies --tags and --skip-tags, and the special tags always
+// and never.
 func (r *runner) selected(play *playbook.Play, t *playbook.Task) bool {
 	tags := append(append([]string{}, play.Tags...), t.Tags...)
 	has := func(list []string) bool {
@@ -282,6 +283,11 @@ func (r *runner) selected(play *playbook.Play, t *playbook.Task) bool {
 		return false
 	}
 	if len(r.opts.Tags) > 0 && !has(r.opts.Tags) && !has([]string{"always"}) {
+		return false
+	}
+	// As in Ansible: a task tagged never runs only when one of its
+	// tags (never included) is asked for.
+	if has([]string{"never"}) && !has(r.opts.Tags) {
 		return false
 	}
 	return true

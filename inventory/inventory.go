@@ -38,6 +38,7 @@ package inventory
 import (
 	"fmt"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -227,10 +228,19 @@ func (inv *Inventory) MagicVars(h *Host) map[string]any {
 // builder accumulates sources into one inventory, as Ansible's
 // InventoryData does, then finish resolves it.
 type builder struct {
-	inv   *Inventory
-	errs  Errors
-	warns Errors
+	inv     *Inventory
+	errs    Errors
+	warns   Errors
+	members int  // host memberships of groups so far
+	tooMany bool // maxHosts or maxMembers was reached
 }
+
+// maxHosts and maxMembers bound what one inventory may define, so that a
+// few lines of ranges cannot fill the memory.
+const (
+	maxHosts   = 100_000
+	maxMembers = 1_000_000
+)
 
 func newBuilder() *builder {
 	inv := &Inventory{hostMap: map[string]*Host{}, groupMap: map[string]*Group{}}
@@ -259,6 +269,13 @@ func (b *builder) group(name string, pos Pos) *Group {
 // becomes ansible_port of a new host, as in Ansible.
 func (b *builder) addHost(name string, g *Group, pos Pos, source string, port int, portPos Pos) *Host {
 	h := b.inv.hostMap[name]
+	if h == nil && len(b.inv.hosts) >= maxHosts || b.members >= maxMembers {
+		if !b.tooMany {
+			b.tooMany = true
+			b.errs.Add(pos, "the inventory defines more than %d hosts or %d group memberships: provision stops reading here", maxHosts, maxMembers)
+		}
+		return &Host{Name: name, inline: map[string]any{}, inlinePos: map[string]Pos{}}
+	}
 	if h == nil {
 		h = &Host{Name: name, Pos: pos, index: len(b.inv.hosts), source: source,
 			inline: map[string]any{}, inlinePos: map[string]Pos{}}
@@ -269,6 +286,7 @@ func (b *builder) addHost(name string, g *Group, pos Pos, source string, port in
 		}
 	}
 	if g != nil && !g.hostSet[name] {
+		b.members++
 		g.hostSet[name] = true
 		g.Hosts = append(g.Hosts, name)
 		h.direct = append(h.direct, g.Name)
@@ -336,7 +354,6 @@ func (b *builder) finish() (*Inventory, error) {
 		}
 		if other && ungrouped.hostSet[h.Name] {
 			delete(ungrouped.hostSet, h.Name)
-			ungrouped.Hosts = remove(ungrouped.Hosts, h.Name)
 			h.direct = remove(h.direct, "ungrouped")
 		}
 		if !other && !ungrouped.hostSet[h.Name] {
@@ -345,6 +362,9 @@ func (b *builder) finish() (*Inventory, error) {
 			h.direct = append(h.direct, "ungrouped")
 		}
 	}
+	// Drop the hosts that moved to a group, in one pass: removing them
+	// one by one is quadratic in the hosts of a large range.
+	ungrouped.Hosts = slices.DeleteFunc(ungrouped.Hosts, func(n string) bool { return !ungrouped.hostSet[n] })
 	sort.SliceStable(ungrouped.Hosts, func(i, j int) bool {
 		return inv.hostMap[ungrouped.Hosts[i]].index < inv.hostMap[ungrouped.Hosts[j]].index
 	})

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/provision-tool/provision/input"
 )
 
 // Load reads inventory sources, as ansible-playbook -i does for each -i:
@@ -123,7 +125,7 @@ func (b *builder) parseDir(dir string) {
 }
 
 func (b *builder) parsePath(path string) {
-	data, err := os.ReadFile(path)
+	data, err := input.ReadFile(path)
 	if err != nil {
 		b.errs.Add(Pos{File: path}, "%v", unwrapPath(err))
 		return
@@ -155,7 +157,7 @@ func detectFormat(name string, data []byte) string {
 		return "ini"
 	}
 	var doc yaml.Node
-	if yaml.Unmarshal(data, &doc) == nil && len(doc.Content) > 0 && deref(doc.Content[0]).Kind == yaml.MappingNode {
+	if yaml.Unmarshal(data, &doc) == nil && len(doc.Content) > 0 && doc.Content[0].Kind == yaml.MappingNode {
 		return "yaml"
 	}
 	return "ini"

@@ -4,10 +4,12 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
+
+	"github.com/provision-tool/provision/input"
 )
 
 // selection is a cached pattern result.
@@ -64,7 +66,7 @@ func (inv *Inventory) SelectLimit(pattern, limit string) ([]*Host, error) {
 		return hosts, err
 	}
 	if file, ok := strings.CutPrefix(limit, "@"); ok {
-		data, err := os.ReadFile(file)
+		data, err := input.ReadFile(file)
 		if err != nil {
 			return nil, fmt.Errorf("limit: %w", err)
 		}
@@ -353,7 +355,11 @@ func WriteHostList(w io.Writer, indent string, hosts []*Host) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%shosts (%d):\n", indent, len(hosts))
 	for _, h := range hosts {
-		fmt.Fprintf(&b, "%s  %s\n", indent, h.Name)
+		name := h.Name
+		if strings.IndexFunc(name, unicode.IsControl) >= 0 {
+			name = strconv.Quote(name) // no escape sequence reaches the terminal
+		}
+		fmt.Fprintf(&b, "%s  %s\n", indent, name)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -11,6 +11,8 @@ import (
 	"sync"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/provision-tool/provision/input"
 )
 
 // varsExts are the extensions Ansible reads in group_vars/ and host_vars/
@@ -131,7 +133,7 @@ func (vf *varsFiles) load(path string) *varsFile {
 	}
 	f := &varsFile{vals: map[string]any{}, pos: map[string]Pos{}}
 	vf.loaded[path] = f
-	data, err := os.ReadFile(path)
+	data, err := input.ReadFile(path)
 	if err != nil {
 		f.err.Add(Pos{File: path}, "%v", err)
 		return f
@@ -140,16 +142,12 @@ func (vf *varsFiles) load(path string) *varsFile {
 		vf.warns.Add(Pos{File: path}, "file is encrypted with ansible-vault, which provision does not read: skipped")
 		return f
 	}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		f.err = append(f.err, yamlError(path, err))
+	root, errs := input.YAML(path, data)
+	if errs != nil {
+		f.err = append(f.err, errs...)
 		return f
 	}
-	if len(doc.Content) == 0 {
-		return f // empty files are ignored, as in Ansible
-	}
-	root := deref(doc.Content[0])
-	if isNull(root) {
+	if isNull(root) { // empty files are ignored, as in Ansible
 		return f
 	}
 	y := &yamlParser{file: path}

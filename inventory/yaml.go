@@ -2,10 +2,11 @@ package inventory
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/provision-tool/provision/input"
 )
 
 // parseYAML reads a YAML (or JSON) inventory in the shape of Ansible's yaml
@@ -16,16 +17,15 @@ import (
 // mapping), this is an error: such an inventory does not mean what its
 // author thinks.
 func (b *builder) parseYAML(file string, data []byte) {
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		b.errs = append(b.errs, yamlError(file, err))
+	root, errs := input.YAML(file, data)
+	if errs != nil {
+		b.errs = append(b.errs, errs...)
 		return
 	}
-	if len(doc.Content) == 0 {
+	if root == nil {
 		b.warns.Add(Pos{File: file}, "empty inventory file")
 		return
 	}
-	root := deref(doc.Content[0])
 	y := &yamlParser{b: b, file: file}
 	b.warns = append(b.warns, duplicateKeys(file, root)...)
 	if root.Kind == yaml.ScalarNode && root.Tag == "!!null" {
@@ -301,18 +301,6 @@ func kindName(n *yaml.Node) string {
 		return "a mapping"
 	}
 	return fmt.Sprintf("%q", n.Value)
-}
-
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-func yamlError(file string, err error) *Error {
-	msg := err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		var line int
-		fmt.Sscan(m[1], &line)
-		return &Error{Pos: Pos{File: file, Line: line, Col: 1}, Msg: "invalid YAML: " + m[2]}
-	}
-	return &Error{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
 }
 
 // duplicateKeys warns about keys repeated in a mapping, as Ansible does:

@@ -61,15 +61,12 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, name string) {
 		}
 		rendered := ValueNode(val)
 		rendered.Line, rendered.Column = n.Line, n.Column
-		if s, ok := val.(string); ok && HasTemplate(s) {
-			// The value itself contains braces: take it literally.
-			rendered.Tag = "!!str"
-			if v.Kind() == reflect.String {
-				v.SetString(s)
-				return
-			}
-		}
-		n = rendered
+		// A rendered value is data (host facts, variables, -e values):
+		// it is never rendered again, whatever braces it contains.
+		d.literal = true
+		d.decode(rendered, v, name)
+		d.literal = false
+		return
 	}
 	if n.Tag == "!!null" && v.Kind() != reflect.Interface {
 		v.Set(reflect.Zero(v.Type()))
@@ -131,7 +128,7 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, name string) {
 			d.fail(n, "%s: %v", name, err)
 			return
 		}
-		if d.render != nil {
+		if d.render != nil && !d.literal {
 			x = d.renderAny(n, x, name)
 		}
 		if x != nil {
@@ -187,8 +184,14 @@ func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, name string) {
 		return
 	}
 	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	seen := map[string]bool{}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, val := n.Content[i], n.Content[i+1]
+		if seen[k.Value] {
+			d.fail(k, "%s: key %q given twice", name, k.Value)
+			continue
+		}
+		seen[k.Value] = true
 		key := reflect.New(v.Type().Key()).Elem()
 		d.decode(k, key, name)
 		elem := reflect.New(v.Type().Elem()).Elem()
@@ -246,6 +249,7 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, name string) {
 			continue
 		}
 		d.decode(val, v.Field(idx), full)
+		d.checkMin(t.Field(idx), v.Field(idx), val, full)
 	}
 	for _, an := range names {
 		if t.Field(fields[an]).Tag.Get("required") == "true" && !seen[an] && !suggested[an] {
@@ -255,6 +259,19 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, name string) {
 			}
 			d.fail(n, "missing required argument %q%s", an, where)
 		}
+	}
+}
+
+// checkMin enforces a field's min:"N" tag on a value given in the
+// playbook (zero values often mean "the default" in modules, so a written
+// 0 would otherwise silently become the default).
+func (d *decoder) checkMin(f reflect.StructField, v reflect.Value, n *yaml.Node, name string) {
+	tag := f.Tag.Get("min")
+	if tag == "" || !v.CanInt() || d.render == nil && n.Kind == yaml.ScalarNode && HasTemplate(n.Value) {
+		return
+	}
+	if min, err := strconv.ParseInt(tag, 10, 64); err == nil && v.Int() < min && n.Tag != "!!null" {
+		d.fail(n, "%s: %d is less than %d", name, v.Int(), min)
 	}
 }
 

@@ -1,8 +1,6 @@
 package playbook
 
 import (
-	"fmt"
-	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -10,6 +8,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/provision-tool/provision/input"
 	"github.com/provision-tool/provision/tasks"
 )
 
@@ -75,7 +74,7 @@ func (t *Task) DisplayName() string {
 
 // Load reads and validates a playbook file.
 func Load(path string) (*Playbook, error) {
-	data, err := os.ReadFile(path)
+	data, err := input.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -87,14 +86,13 @@ func Load(path string) (*Playbook, error) {
 func Parse(file string, data []byte) (*Playbook, error) {
 	p := &parser{file: file}
 	pb := &Playbook{File: file, Dir: filepath.Dir(file)}
-	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, Errors{yamlError(file, err)}
+	root, errs := input.YAML(file, data)
+	if errs != nil {
+		return nil, errs
 	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
+	if root == nil {
 		return nil, Errors{{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "empty playbook: expected a list of plays"}}
 	}
-	root := doc.Content[0]
 	if root.Kind != yaml.SequenceNode {
 		p.errs.Add(p.pos(root), "a playbook is a list of plays, found %s", kindName(root))
 		return nil, p.errs
@@ -108,18 +106,6 @@ func Parse(file string, data []byte) (*Playbook, error) {
 		return nil, p.errs.Sort()
 	}
 	return pb, nil
-}
-
-var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
-
-func yamlError(file string, err error) *Error {
-	msg := err.Error()
-	if m := yamlLineRE.FindStringSubmatch(msg); m != nil {
-		var line int
-		fmt.Sscan(m[1], &line)
-		return &Error{Pos: Pos{File: file, Line: line, Col: 1}, Msg: "invalid YAML: " + m[2]}
-	}
-	return &Error{Pos: Pos{File: file, Line: 1, Col: 1}, Msg: "invalid YAML: " + strings.TrimPrefix(msg, "yaml: ")}
 }
 
 type parser struct {
@@ -155,7 +141,7 @@ func (p *parser) play(n *yaml.Node) *Play {
 		case "handlers":
 			play.Handlers = p.taskList(v, true)
 		case "tags":
-			play.Tags = p.strList(v, "tags")
+			play.Tags = p.tags(v)
 		case "become":
 			p.boolean(v, "become")
 		case "become_user":
@@ -170,15 +156,75 @@ func (p *parser) play(n *yaml.Node) *Play {
 	if !hostsSeen {
 		p.errs.Add(play.Pos, "play %q has no hosts (use hosts: all or hosts: localhost)", play.Name)
 	}
+	p.checkHandlerNames(play)
 	p.checkNotify(play)
 	return play
 }
 
 func (p *parser) hostPattern(v *yaml.Node) string {
+	var pattern string
 	if v.Kind == yaml.SequenceNode {
-		return strings.Join(p.strList(v, "hosts"), ":")
+		pattern = strings.Join(p.strList(v, "hosts"), ":")
+	} else {
+		pattern = p.str(v, "hosts")
 	}
-	return p.str(v, "hosts")
+	switch {
+	case HasTemplate(pattern):
+		p.errs.Add(p.pos(v), "hosts: templates are not supported in host patterns, found %q", pattern)
+	case strings.Trim(pattern, " \t,:") == "" && (v.Kind == yaml.SequenceNode || v.Tag == "!!str"):
+		p.errs.Add(p.pos(v), "hosts: empty host pattern %q selects no host (use hosts: all or hosts: localhost)", pattern)
+	}
+	return pattern
+}
+
+// tags reads tags: a list of names or a string of comma-separated names,
+// as Ansible splits it. Templates are refused: they would be compared
+// unrendered.
+func (p *parser) tags(v *yaml.Node) []string {
+	var out []string
+	for _, t := range p.names(v, "tags") {
+		for _, s := range strings.Split(t, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				out = append(out, s)
+			}
+		}
+	}
+	return out
+}
+
+// names reads a list of names (notify, listen, tags), refusing templates:
+// they are matched as written, before any variable is known.
+func (p *parser) names(v *yaml.Node, what string) []string {
+	items := []*yaml.Node{v}
+	if v.Kind == yaml.SequenceNode {
+		items = v.Content
+	}
+	for _, it := range items {
+		if it.Kind == yaml.ScalarNode && HasTemplate(it.Value) {
+			p.errs.Add(p.pos(it), "%s: templates are not supported here (names are matched before variables are known), found %q", what, it.Value)
+			return nil
+		}
+	}
+	return p.strList(v, what)
+}
+
+// checkHandlerNames reports handlers sharing a name: only the first would
+// ever run.
+func (p *parser) checkHandlerNames(play *Play) {
+	first := map[string]*Task{}
+	for _, h := range play.Handlers {
+		if HasTemplate(h.Name) {
+			p.errs.Add(h.Pos, "handler name %q: templates are not supported in handler names (notify matches names as written)", h.Name)
+		}
+		if h.Name == "" {
+			continue
+		}
+		if f := first[h.Name]; f != nil {
+			p.errs.Add(h.Pos, "handler %q is defined twice (first at line %d): only the first would run", h.Name, f.Pos.Line)
+			continue
+		}
+		first[h.Name] = h
+	}
 }
 
 // mapping calls fn for each key/value pair, reporting duplicate keys.
@@ -225,8 +271,11 @@ func (p *parser) vars(v *yaml.Node) *yaml.Node {
 		return nil
 	}
 	p.mapping(v, func(k, val *yaml.Node) {
-		if !identRE.MatchString(k.Value) {
+		switch {
+		case !identRE.MatchString(k.Value):
 			p.errs.Add(p.pos(k), "variable name %q is not an identifier", k.Value)
+		case reservedVars[k.Value]:
+			p.errs.Add(p.pos(k), "variable name %q is reserved: expressions read %s.NAME, so this variable could never be used", k.Value, k.Value)
 		}
 		p.checkTemplates(val)
 	})
@@ -235,12 +284,19 @@ func (p *parser) vars(v *yaml.Node) *yaml.Node {
 
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
-// checkTemplates reports template syntax errors anywhere under n.
+// reservedVars are names expressions give their own meaning.
+var reservedVars = map[string]bool{"vars": true, "facts": true}
+
+// checkTemplates reports template syntax errors and duplicate keys
+// anywhere under n.
 func (p *parser) checkTemplates(n *yaml.Node) {
 	if n.Kind == yaml.ScalarNode && n.Tag == "!!str" && HasTemplate(n.Value) {
 		if err := CheckTemplate(n.Value); err != nil {
 			p.errs.Add(p.pos(n), "%v", err)
 		}
+	}
+	if n.Kind == yaml.MappingNode {
+		p.mapping(n, func(k, v *yaml.Node) {})
 	}
 	for _, c := range n.Content {
 		p.checkTemplates(c)
@@ -292,14 +348,14 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 				p.errs.Add(p.pos(v), "loop: expected a list or a {{ expression }} giving one, found %s", describe(v))
 			}
 		case "notify":
-			t.Notify = p.strList(v, "notify")
+			t.Notify = p.names(v, "notify")
 		case "register":
 			t.Register = p.str(v, "register")
 			if t.Register != "" && !identRE.MatchString(t.Register) {
 				p.errs.Add(p.pos(v), "register: %q is not an identifier", t.Register)
 			}
 		case "tags":
-			t.Tags = p.strList(v, "tags")
+			t.Tags = p.tags(v)
 		case "become":
 			p.boolean(v, "become")
 		case "become_user":
@@ -325,7 +381,7 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 			if !handler {
 				p.errs.Add(p.pos(k), "listen: only handlers listen")
 			}
-			t.Listen = p.strList(v, "listen")
+			t.Listen = p.names(v, "listen")
 		case "meta":
 			t.Meta = p.str(v, "meta")
 			if t.Meta != "flush_handlers" {

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 
 	"github.com/provision-tool/provision/agent"
+	"github.com/provision-tool/provision/input"
 	"github.com/provision-tool/provision/playbook"
 	"github.com/provision-tool/provision/tasks"
 )
@@ -35,7 +36,7 @@ func placeInImage(ctx context.Context, sys *tasks.System, res *Result, o *Option
 	if err != nil {
 		return fmt.Errorf("copy the playbook into the image: %w", err)
 	}
-	src, err := os.ReadFile(o.Playbook)
+	src, err := input.ReadFile(o.Playbook)
 	if err != nil {
 		return fmt.Errorf("copy the playbook into the image: %w", err)
 	}

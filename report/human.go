@@ -53,6 +53,7 @@ func (h *Human) paint(color, s string) string {
 
 // Emit implements Sink.
 func (h *Human) Emit(e Event) {
+	e = escaped(e)
 	var b strings.Builder
 	switch e.Type {
 	case PlayStart:
@@ -117,7 +118,7 @@ func (h *Human) result(b *strings.Builder, e Event) {
 		name = "handler: " + name
 	}
 	if e.Item != nil {
-		name += fmt.Sprintf(" (item=%s)", itemString(e.Item))
+		name += fmt.Sprintf(" (item=%s)", Escape(itemString(e.Item), false))
 	}
 	prefix := ""
 	if h.ShowHost {
@@ -211,12 +212,12 @@ func (h *Human) recap(b *strings.Builder, e Event) {
 	width := 0
 	for host := range e.Recap {
 		hosts = append(hosts, host)
-		width = max(width, len(host))
+		width = max(width, len(Escape(host, false)))
 	}
 	sort.Strings(hosts)
 	for _, host := range hosts {
 		c := e.Recap[host]
-		fmt.Fprintf(b, "%-*s  ok=%d changed=%d failed=%d skipped=%d", width, host, c.OK, c.Changed, c.Failed, c.Skipped)
+		fmt.Fprintf(b, "%-*s  ok=%d changed=%d failed=%d skipped=%d", width, Escape(host, false), c.OK, c.Changed, c.Failed, c.Skipped)
 		if e.Check {
 			fmt.Fprintf(b, " pending=%d", c.Pending)
 		}

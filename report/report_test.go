@@ -109,3 +109,18 @@ func TestLiveLineNeverMixesWithOutput(t *testing.T) {
 		t.Fatalf("status line: %q", out)
 	}
 }
+
+// TestHumanEscapesControlCharacters: a task name must not fake a line of
+// the report nor send escape sequences to the terminal.
+func TestHumanEscapesControlCharacters(t *testing.T) {
+	var b strings.Builder
+	h := &Human{W: &b}
+	h.Emit(Event{Type: TaskResult, Task: "x\n\x1b[33mchanged  \x1b[0mfake\rz", Status: StatusOK})
+	got := b.String()
+	if strings.Count(got, "\n") != 1 || strings.ContainsAny(got, "\x1b\r") {
+		t.Errorf("report = %q, want one line without control characters", got)
+	}
+	if !strings.Contains(got, `x\n\x1b[33mchanged  \x1b[0mfake\rz`) {
+		t.Errorf("report = %q, want the name escaped", got)
+	}
+}

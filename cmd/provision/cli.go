@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
 	"path/filepath"
@@ -14,7 +15,6 @@ import (
 	"strings"
 
 	"github.com/mattn/go-isatty"
-	"gopkg.in/yaml.v3"
 
 	"github.com/provision-tool/provision/agent"
 	"github.com/provision-tool/provision/doctor"
@@ -75,8 +75,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "facts":
 		return e.facts(rest)
 	case "doctor":
+		graceful.Store(true)
 		return e.doctor(ctx, rest)
 	case "pull":
+		graceful.Store(true)
 		return e.pullCmd(ctx, rest)
 	case "status":
 		return e.status(rest)
@@ -84,6 +86,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.doc(rest)
 	case "agent":
 		// The host side of a remote run, started by the controller over SSH.
+		graceful.Store(true)
 		return agent.Serve(ctx, stdin, stdout, stderr)
 	case transport.ChrootHelper:
 		// The inside of a chroot run, started by transport.Chroot.
@@ -137,47 +140,6 @@ func (l *listFlag) Set(s string) error {
 	return nil
 }
 
-type extraVars struct{ vars map[string]any }
-
-func (x *extraVars) String() string { return "" }
-func (x *extraVars) Set(s string) error {
-	if x.vars == nil {
-		x.vars = map[string]any{}
-	}
-	if strings.HasPrefix(s, "@") {
-		data, err := os.ReadFile(s[1:])
-		if err != nil {
-			return err
-		}
-		var m map[string]any
-		if err := yaml.Unmarshal(data, &m); err != nil {
-			return fmt.Errorf("%s: %v", s[1:], err)
-		}
-		for k, v := range m {
-			x.vars[k] = v
-		}
-		return nil
-	}
-	if strings.HasPrefix(strings.TrimSpace(s), "{") {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(s), &m); err != nil {
-			return fmt.Errorf("-e %s: %v", s, err)
-		}
-		for k, v := range m {
-			x.vars[k] = v
-		}
-		return nil
-	}
-	for _, kv := range strings.Fields(s) {
-		k, v, ok := strings.Cut(kv, "=")
-		if !ok || k == "" {
-			return fmt.Errorf("-e %q: want key=value, @file or a JSON object", kv)
-		}
-		x.vars[k] = v
-	}
-	return nil
-}
-
 // statePaths are the flags naming the host's state: the directory that
 // keeps pending handlers, pull runs and agent binaries, and the run lock.
 // Both are host paths (under --root when it is given).
@@ -220,8 +182,8 @@ type applyFlags struct {
 	image                          imageFlag
 	tags, skipTags                 listFlag
 	extra                          extraVars
-	inventories                    listFlag
-	limit                          string
+	inventories                    inventoryFlag
+	limit                          patternFlag
 	forks                          int
 	listHosts, askBecomePass       bool
 }
@@ -249,8 +211,8 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 	fs.Var(&f.extra, "extra-vars", "long for -e")
 	fs.Var(&f.inventories, "i", "inventory: an Ansible INI or YAML file, a directory, or host1,host2, (repeatable)")
 	fs.Var(&f.inventories, "inventory", "long for -i")
-	fs.StringVar(&f.limit, "l", "", "limit the run to hosts matching this pattern (Ansible's forms: group, glob, !excluded, &both)")
-	fs.StringVar(&f.limit, "limit", "", "long for -l")
+	fs.Var(&f.limit, "l", "limit the run to hosts matching this pattern (Ansible's forms: group, glob, !excluded, &both)")
+	fs.Var(&f.limit, "limit", "long for -l")
 	fs.IntVar(&f.forks, "f", 50, "run this many hosts at a time")
 	fs.IntVar(&f.forks, "forks", 50, "long for -f")
 	fs.BoolVar(&f.listHosts, "list-hosts", false, "print the hosts each play would run on, and exit")
@@ -271,8 +233,8 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 		fs.Usage()
 		return exitFailed
 	}
-	if f.output != "human" && f.output != "json" {
-		fmt.Fprintf(e.stderr, "provision: --output must be human or json, not %q\n", f.output)
+	if err := f.check1(); err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
 	if err := f.state.check(); err != nil {
@@ -285,6 +247,17 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 		return exitFailed
 	}
 	return e.fleet(ctx, pb, &f)
+}
+
+// check1 checks the flags that need no file: output, forks, root.
+func (f *applyFlags) check1() error {
+	if err := checkOutput(f.output, "human", "json"); err != nil {
+		return err
+	}
+	if err := checkForks(f.forks); err != nil {
+		return err
+	}
+	return checkRoot(f.root)
 }
 
 func (e *env) sink(output string, diff, verbose bool) report.Sink {
@@ -314,6 +287,26 @@ func (e *env) printErr(err error) {
 	fmt.Fprintf(e.stderr, "provision: %v\n", err)
 }
 
+// firstErr returns the first non-nil error.
+func firstErr(errs ...error) error {
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unwrapPath drops the "open FILE:" of a path error for messages that
+// name the file already.
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 func plural(n int, one, many string) string {
 	if n == 1 {
 		return one
@@ -341,8 +334,7 @@ func (e *env) validate(args []string) int {
 		case errors.As(err, &errs):
 			all = append(all, errs...)
 		case err != nil:
-			fmt.Fprintf(e.stderr, "provision: %v\n", err)
-			return exitFailed
+			all = append(all, &playbook.Error{Pos: playbook.Pos{File: p}, Msg: unwrapPath(err).Error()})
 		}
 	}
 	if len(all) > 0 {
@@ -360,7 +352,16 @@ func (e *env) facts(args []string) int {
 	fs.SetOutput(e.stderr)
 	output := fs.String("output", "human", "human or json")
 	root := fs.String("root", "/", "read the facts of the filesystem rooted here (an image)")
-	if _, err := parse(fs, args); err != nil {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return exitFailed
+	}
+	if len(pos) > 0 {
+		fmt.Fprintf(e.stderr, "provision: facts takes no arguments, found %q\nusage: provision facts [--output json] [--root DIR]\n", pos)
+		return exitFailed
+	}
+	if err := firstErr(checkOutput(*output, "human", "json"), checkRoot(*root)); err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
 	m := facts.New(*root).Map()
@@ -438,14 +439,16 @@ func (n noRunner) Run(_ context.Context, c tasks.Cmd) (tasks.Result, error) {
 func (e *env) doctor(ctx context.Context, args []string) int {
 	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
 	fs.SetOutput(e.stderr)
-	var users, checks, invs listFlag
+	var users, checks listFlag
+	var invs inventoryFlag
+	var limit patternFlag
 	fs.Var(&users, "user", "check this rootless user (repeatable, comma separated); default: every user with subuid ranges")
 	fs.Var(&checks, "checks", "run only these checks, by number or name (comma separated)")
 	smoke := fs.Bool("smoke", false, "also run a container as each user (check 20)")
 	image := fs.String("smoke-image", doctor.DefaultSmokeImage, "the image the smoke test runs")
 	output := fs.String("output", "human", "human or json")
 	fs.Var(&invs, "i", "check the hosts of this inventory over SSH (repeatable)")
-	limit := fs.String("l", "", "limit the hosts to this pattern")
+	fs.Var(&limit, "l", "limit the hosts to this pattern")
 	forks := fs.Int("f", 50, "check this many hosts at a time")
 	stateDir := fs.String("state-dir", engine.DefaultStateDir, "with -i: the hosts' state directory (agent binaries in its bin/)")
 	fs.Usage = func() {
@@ -458,6 +461,14 @@ func (e *env) doctor(ctx context.Context, args []string) int {
 	}
 	if len(pos) > 0 {
 		fs.Usage()
+		return exitFailed
+	}
+	if err := firstErr(checkOutput(*output, "human", "json"), checkForks(*forks)); err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
+		return exitFailed
+	}
+	if limit.set && len(invs) == 0 {
+		fmt.Fprintln(e.stderr, "provision: doctor: -l needs -i")
 		return exitFailed
 	}
 	if len(invs) == 0 && *stateDir != engine.DefaultStateDir {
@@ -486,7 +497,7 @@ func (e *env) doctor(ctx context.Context, args []string) int {
 			remote = append(remote, "--smoke")
 		}
 		ssh := &transport.SSH{Binaries: &transport.Binaries{}, ControlDir: transport.DefaultControlDir(), StateDir: *stateDir}
-		return e.fleetDoctor(ctx, ssh, invs, *limit, *forks, remote, opts, *output)
+		return e.fleetDoctor(ctx, ssh, invs, limit.value, *forks, remote, opts, *output)
 	}
 	fx := facts.New("/")
 	sys := &tasks.System{Root: "/", Runner: tasks.ExecRunner{Facts: fx}, Facts: fx, Log: report.NewLogger(e.stderr, false)}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/provision-tool/provision/agent"
+	"github.com/provision-tool/provision/input"
 	"github.com/provision-tool/provision/inventory"
 	"github.com/provision-tool/provision/playbook"
 	"github.com/provision-tool/provision/report"
@@ -35,55 +37,13 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		fmt.Fprintf(e.stderr, "provision: --root: %v\n", err)
 		return exitFailed
 	}
-	var inv *inventory.Inventory
-	var targets []target
-	if f.chroot != "" {
-		if targets, err = chrootTarget(f, root); err != nil {
-			fmt.Fprintf(e.stderr, "provision: %v\n", err)
-			return exitFailed
-		}
-		if f.listHosts {
-			for _, play := range pb.Plays {
-				fmt.Fprintf(e.stdout, "play %q (%s):\n  hosts (1):\n    %s\n", play.Name, play.Hosts, targets[0].Name)
-			}
-			return exitOK
-		}
-	} else if len(f.inventories) == 0 {
-		if f.limit != "" && f.limit != "localhost" && f.limit != "all" {
-			fmt.Fprintf(e.stderr, "provision: -l %s: without -i the only host is localhost\n", f.limit)
-			return exitFailed
-		}
-		targets = []target{{Target: transport.Target{Name: "localhost", Connection: "local"}}}
-		if f.listHosts {
-			for _, play := range pb.Plays {
-				fmt.Fprintf(e.stdout, "play %q (%s):\n  hosts (1):\n    localhost\n", play.Name, play.Hosts)
-			}
-			return exitOK
-		}
-	} else {
-		if root != "/" {
-			fmt.Fprintln(e.stderr, "provision: --root and -i do not mix")
-			return exitFailed
-		}
-		inv, err = inventory.Load(f.inventories, pb.Dir)
-		if err != nil {
-			e.printInventoryErr(err)
-			return exitFailed
-		}
-		for _, w := range inv.Warnings {
-			fmt.Fprintf(e.stderr, "warning: %v\n", w)
-		}
-		if targets, err = e.selectTargets(pb, inv, f); err != nil {
-			fmt.Fprintf(e.stderr, "provision: %v\n", err)
-			return exitFailed
-		}
-		if f.listHosts {
-			return exitOK
-		}
-		if len(targets) == 0 {
-			fmt.Fprintln(e.stderr, "provision: no hosts matched")
-			return exitFailed
-		}
+	inv, targets, err := e.targets(pb, f, root)
+	if errors.Is(err, errListed) {
+		return exitOK
+	}
+	if err != nil {
+		e.printInventoryErr(err)
+		return exitFailed
 	}
 	if f.askBecomePass {
 		pass, err := e.readPassword("BECOME password: ")
@@ -96,7 +56,11 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		}
 	}
 
-	source, err := os.ReadFile(pb.File)
+	if err := agent.CheckSources(pb); err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
+		return exitFailed
+	}
+	source, err := input.ReadFile(pb.File)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
@@ -107,17 +71,17 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		Check: f.check, NoVerify: f.noVerify, Tags: f.tags, SkipTags: f.skipTags, ExtraVars: f.extra.vars,
 		StateDir: f.state.dir, LockPath: f.state.lock,
 	}}
-	if inv != nil {
-		job.Match = inv.Match
-	}
-	remote := false
-	for _, t := range targets {
-		remote = remote || t.Connection != "local"
-	}
-	if remote {
-		if job.Bundle.Files, err = agent.CollectFiles(pb); err != nil {
-			fmt.Fprintf(e.stderr, "provision: %v\n", err)
-			return exitFailed
+	job.Match = inv.Match
+	if len(f.inventories) > 0 || f.chroot != "" {
+		remote := false
+		for _, t := range targets {
+			remote = remote || t.Connection != "local"
+		}
+		if remote {
+			if job.Bundle.Files, err = agent.CollectFiles(pb); err != nil {
+				fmt.Fprintf(e.stderr, "provision: %v\n", err)
+				return exitFailed
+			}
 		}
 	}
 
@@ -143,6 +107,11 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 	}
 	ssh := &transport.SSH{Binaries: &transport.Binaries{}, ControlDir: transport.DefaultControlDir(), StateDir: f.state.dir}
 
+	if ctx.Err() != nil {
+		fmt.Fprintln(e.stderr, "provision: interrupted before any host was touched")
+		return exitFailed
+	}
+	graceful.Store(true)
 	recap := map[string]*report.Counts{}
 	var mu sync.Mutex
 	forks := max(f.forks, 1)
@@ -222,15 +191,76 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 	return code
 }
 
+// errListed stops a run after --list-hosts.
+var errListed = errors.New("hosts listed")
+
+// targets resolves the hosts to run on: with -i those of the inventory,
+// else this machine, named localhost, for the plays that select it.
+func (e *env) targets(pb *playbook.Playbook, f *applyFlags, root string) (*inventory.Inventory, []target, error) {
+	if f.chroot != "" {
+		return e.chrootTargets(pb, f, root)
+	}
+	if len(f.inventories) == 0 {
+		return e.localTargets(pb, f)
+	}
+	if root != "/" {
+		return nil, nil, errors.New("--root and -i do not mix")
+	}
+	inv, err := inventory.Load(f.inventories, pb.Dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, w := range inv.Warnings {
+		fmt.Fprintf(e.stderr, "warning: %v\n", w)
+	}
+	targets, err := e.selectTargets(pb, inv, f)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case f.listHosts:
+		return nil, nil, errListed
+	case len(targets) == 0:
+		return nil, nil, errors.New("no hosts matched")
+	}
+	return inv, targets, nil
+}
+
+// localTargets is targets without -i: the plays select among one host,
+// localhost, as they would with an inventory of only that host.
+func (e *env) localTargets(pb *playbook.Playbook, f *applyFlags) (*inventory.Inventory, []target, error) {
+	inv, err := inventory.ParseHostList("localhost,")
+	if err != nil {
+		return nil, nil, err
+	}
+	if f.limit.set {
+		if hosts, err := inv.SelectLimit("all", f.limit.value); err != nil || len(hosts) == 0 {
+			return nil, nil, fmt.Errorf("-l %s: without -i the only host is localhost", f.limit.value)
+		}
+	}
+	targets, err := e.selectTargets(pb, inv, f)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case f.listHosts:
+		return nil, nil, errListed
+	case len(targets) == 0:
+		return nil, nil, errors.New("no play selects localhost, the only host without -i")
+	}
+	return inv, []target{{Target: transport.Target{Name: "localhost", Connection: "local"}}}, nil
+}
+
 // selectTargets resolves the hosts the playbook's plays select, in
 // inventory order, limited by -l; with --list-hosts it prints them.
 func (e *env) selectTargets(pb *playbook.Playbook, inv *inventory.Inventory, f *applyFlags) ([]target, error) {
 	seen := map[string]bool{}
 	var targets []target
 	for _, play := range pb.Plays {
-		hosts, err := inv.SelectLimit(play.Hosts, f.limit)
+		hosts, err := inv.SelectLimit(play.Hosts, f.limit.value)
 		if err != nil {
-			return nil, fmt.Errorf("play %q: %w", play.Name, err)
+			return nil, fmt.Errorf("%s: play %q: %w", play.Pos, play.Name, err)
+		}
+		if len(hosts) == 0 && !f.listHosts {
+			fmt.Fprintf(e.stderr, "warning: %s: play %q: hosts %q select no host: it runs nowhere\n", play.Pos, play.Name, play.Hosts)
 		}
 		if f.listHosts {
 			fmt.Fprintf(e.stdout, "play %q (%s):\n", play.Name, play.Hosts)

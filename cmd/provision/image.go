@@ -8,6 +8,7 @@ import (
 
 	"github.com/provision-tool/provision/facts"
 	"github.com/provision-tool/provision/inventory"
+	"github.com/provision-tool/provision/playbook"
 	"github.com/provision-tool/provision/transport"
 )
 
@@ -47,6 +48,34 @@ func (f *imageFlag) decide() (bool, string) {
 	return false, ""
 }
 
+// chrootTargets is targets with --chroot DIR: the plays select among one
+// host, the tree, named by its absolute path.
+func (e *env) chrootTargets(pb *playbook.Playbook, f *applyFlags, root string) (*inventory.Inventory, []target, error) {
+	t, err := chrootTarget(f, root)
+	if err != nil {
+		return nil, nil, err
+	}
+	inv, err := inventory.ParseHostList(t[0].Name + ",")
+	if err != nil {
+		return nil, nil, fmt.Errorf("--chroot %s: %w", f.chroot, err)
+	}
+	if f.limit.set {
+		if hosts, err := inv.SelectLimit("all", f.limit.value); err != nil || len(hosts) == 0 {
+			return nil, nil, fmt.Errorf("-l %s: with --chroot the only host is %s", f.limit.value, t[0].Name)
+		}
+	}
+	selected, err := e.selectTargets(pb, inv, f)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case f.listHosts:
+		return nil, nil, errListed
+	case len(selected) == 0:
+		return nil, nil, fmt.Errorf("no play selects %s, the only host with --chroot", t[0].Name)
+	}
+	return inv, t, nil
+}
+
 // chrootTarget is the one host of --chroot DIR: the image tree, reached
 // by the chroot transport.
 func chrootTarget(f *applyFlags, root string) ([]target, error) {
@@ -61,9 +90,6 @@ func chrootTarget(f *applyFlags, root string) ([]target, error) {
 	dir, err := filepath.Abs(f.chroot)
 	if err != nil {
 		return nil, fmt.Errorf("--chroot %s: %w", f.chroot, err)
-	}
-	if f.limit != "" && f.limit != dir && f.limit != "all" {
-		return nil, fmt.Errorf("-l %s: with --chroot the only host is %s", f.limit, dir)
 	}
 	return []target{{Target: transport.Target{Name: dir, Connection: inventory.ConnChroot, Address: dir}}}, nil
 }

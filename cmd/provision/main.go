@@ -7,14 +7,36 @@ import (
 	"context"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 
 	_ "github.com/provision-tool/provision/tasks/all"
 )
 
+// graceful is set once a run has started work that the first SIGINT or
+// SIGTERM should let finish (a task, a check); before that a signal ends
+// the process at once.
+var graceful atomic.Bool
+
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		// The first SIGINT or SIGTERM asks the run to stop after the
+		// current task; from then on the default action applies, so a
+		// second one ends the process at once, whatever it is doing.
+		<-sigs
+		signal.Reset(os.Interrupt, syscall.SIGTERM)
+		if !graceful.Load() {
+			// Nothing has been touched yet (input is being read):
+			// there is nothing to finish.
+			os.Stderr.WriteString("provision: interrupted\n")
+			os.Exit(130)
+		}
+		cancel()
+	}()
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	stop()
+	cancel()
 	os.Exit(code)
 }

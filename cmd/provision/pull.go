@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/provision-tool/provision/agent"
 	"github.com/provision-tool/provision/engine"
 	"github.com/provision-tool/provision/facts"
 	"github.com/provision-tool/provision/playbook"
@@ -45,11 +46,15 @@ func (e *env) pullCmd(ctx context.Context, args []string) int {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
-	rootAbs, err := filepath.Abs(*root)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "provision: --root: %v\n", err)
+	if err := checkRoot(*root); err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
+	if *every <= 0 {
+		fmt.Fprintf(e.stderr, "provision: --every must be positive, not %v\n", *every)
+		return exitFailed
+	}
+	rootAbs := filepath.Clean(*root)
 	fx := facts.New(rootAbs)
 	var runner tasks.Runner = tasks.ExecRunner{Facts: fx}
 	if rootAbs != "/" {
@@ -77,6 +82,10 @@ func (e *env) pullCmd(ctx context.Context, args []string) int {
 		pb, err := playbook.Load(abs)
 		if err != nil {
 			e.printErr(err)
+			return exitFailed
+		}
+		if err := agent.CheckSources(pb); err != nil {
+			fmt.Fprintf(e.stderr, "provision: %v\n", err)
 			return exitFailed
 		}
 		sys.SourceDir = pb.Dir

@@ -26,7 +26,7 @@ const DefaultCount = 65536
 // in /etc/subuid and /etc/subgid, editing the files under shadow's locks.
 type SubID struct {
 	User  string `yaml:"user" required:"true" doc:"login name of the user who gets the ranges"`
-	Count int64  `yaml:"count" default:"65536" doc:"number of subordinate IDs the user needs in each file (the same for UIDs and GIDs)"`
+	Count int64  `yaml:"count" default:"65536" min:"1" doc:"number of subordinate IDs the user needs in each file (at least 1, the same for UIDs and GIDs)"`
 }
 
 func init() {
