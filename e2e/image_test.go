@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -17,19 +18,73 @@ import (
 )
 
 // machineSnap is what an image build must not change on the build
-// machine: its /etc, its package database and its mounts.
+// machine: its /etc, its package databases and its mounts.
 type machineSnap struct {
-	etc, dpkg treeSnap
-	mounts    []string
+	etc, rpmdb treeSnap
+	dpkg       map[string]string // package: status and version
+	mounts     []string
 }
 
 func snapMachine(t testing.TB) machineSnap {
 	t.Helper()
-	return machineSnap{
+	s := machineSnap{
 		etc:    takeSnapshot(t, "/etc", "/etc"),
-		dpkg:   takeSnapshot(t, "/var/lib/dpkg", "/var/lib/dpkg", "/var/lib/dpkg/lock", "/var/lib/dpkg/lock-frontend", "/var/lib/dpkg/triggers/Lock"),
+		dpkg:   dpkgPackages(t, "/"),
+		rpmdb:  treeSnap{},
 		mounts: hostMounts(t),
 	}
+	for _, d := range []string{"/var/lib/rpm", "/root/.rpmdb"} {
+		if _, err := os.Stat(d); err == nil {
+			for k, v := range takeSnapshot(t, d, d) {
+				s.rpmdb[k] = v
+			}
+		}
+	}
+	return s
+}
+
+// dpkgPackages reads root's dpkg status: package -> status and version.
+func dpkgPackages(t testing.TB, root string) map[string]string {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(root, "var/lib/dpkg/status"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs := map[string]string{}
+	for _, para := range strings.Split(string(data), "\n\n") {
+		var name, status, version string
+		for _, l := range strings.Split(para, "\n") {
+			switch k, v, _ := strings.Cut(l, ": "); k {
+			case "Package":
+				name = v
+			case "Status":
+				status = v
+			case "Version":
+				version = v
+			}
+		}
+		if name != "" {
+			pkgs[name] = status + " " + version
+		}
+	}
+	return pkgs
+}
+
+// changedPackages lists the packages whose status or version differ.
+func changedPackages(a, b map[string]string) []string {
+	var out []string
+	for p, v := range a {
+		if b[p] != v {
+			out = append(out, p+": "+v+" -> "+b[p])
+		}
+	}
+	for p, v := range b {
+		if _, ok := a[p]; !ok {
+			out = append(out, p+": (absent) -> "+v)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // hostMounts lists this namespace's mount points outside the harness's
@@ -73,13 +128,25 @@ func mountsUnder(t testing.TB, root string) []string {
 	return out
 }
 
-func (a machineSnap) expectSame(t testing.TB, b machineSnap) {
+// expectSame compares two snapshots of the build machine. built are the
+// packages the build installed or changed in the image: none of them may
+// change on the build machine. Other dpkg changes are logged, not failed:
+// on a shared machine another process may run apt meanwhile (the build's
+// dpkg runs only in the image, and would show up under its own packages).
+func (a machineSnap) expectSame(t testing.TB, b machineSnap, built map[string]bool) {
 	t.Helper()
 	if d := a.etc.diff(b.etc); len(d) > 0 {
 		t.Errorf("the build machine's /etc changed:\n%s", strings.Join(d, "\n"))
 	}
-	if d := a.dpkg.diff(b.dpkg); len(d) > 0 {
-		t.Errorf("the build machine's package database changed:\n%s", strings.Join(d, "\n"))
+	if d := a.rpmdb.diff(b.rpmdb); len(d) > 0 {
+		t.Errorf("the build machine's rpm database changed:\n%s", strings.Join(d, "\n"))
+	}
+	for _, c := range changedPackages(a.dpkg, b.dpkg) {
+		if name, _, _ := strings.Cut(c, ":"); built[name] {
+			t.Errorf("the build machine's package database changed for a package the image build installed: %s", c)
+		} else {
+			t.Logf("the build machine's dpkg database changed meanwhile (not a package of this build): %s", c)
+		}
 	}
 	if strings.Join(a.mounts, "\n") != strings.Join(b.mounts, "\n") {
 		t.Errorf("the build machine's mounts changed:\nbefore:\n%s\nafter:\n%s", strings.Join(a.mounts, "\n"), strings.Join(b.mounts, "\n"))
@@ -109,6 +176,21 @@ func chrootApply(t testing.TB, root, book string, args ...string) ([]report.Even
 	}
 	t.Logf("stage: provision %s %s: %.2fs, exit %d", strings.Join(argv, " "), filepath.Base(book), time.Since(start).Seconds(), code)
 	return evs, code, stderr.String()
+}
+
+// builtPackages are the packages a build changed in the image; it fails
+// the test when there are none (the comparison would prove nothing).
+func builtPackages(t testing.TB, before, after map[string]string) map[string]bool {
+	t.Helper()
+	built := map[string]bool{}
+	for _, c := range changedPackages(before, after) {
+		name, _, _ := strings.Cut(c, ":")
+		built[name] = true
+	}
+	if !built["podman"] {
+		t.Errorf("the build did not install podman in the image (changed: %v)", built)
+	}
+	return built
 }
 
 // expectNoTrace fails when the agent's directory is left in the tree or a
@@ -145,14 +227,14 @@ func TestImageChrootDebian(t *testing.T) {
 		if err := exec.Command("cp", "-a", repo+"/.", guestRepo+"/").Run(); err != nil {
 			return err
 		}
-		before := snapMachine(t)
+		before, imageBefore := snapMachine(t), dpkgPackages(t, h.Root())
 		evs, code, stderr := chrootApply(t, h.Root(), book)
 		pull := exec.Command(testhost.BuildProvision(t), "pull", "--root", h.Root(), "--playbook", book, "--every", "1h")
 		if out, err := pull.CombinedOutput(); err != nil {
 			t.Errorf("pull --root: %v\n%s", err, out)
 		}
 		after := snapMachine(t)
-		before.expectSame(t, after)
+		before.expectSame(t, after, builtPackages(t, imageBefore, dpkgPackages(t, h.Root())))
 		expectNoTrace(t, h.Root())
 		if code != 0 || len(testhost.TaskResults(evs, report.StatusFailed)) > 0 {
 			t.Errorf("apply --chroot: exit %d\n%s\n%s", code, describeResults(testhost.TaskResults(evs, report.StatusFailed)), stderr)
@@ -248,7 +330,7 @@ func TestImageChrootHostile(t *testing.T) {
 
 	before := snapMachine(t)
 	evs, code, stderr := chrootApply(t, root, book)
-	before.expectSame(t, snapMachine(t))
+	before.expectSame(t, snapMachine(t), nil)
 	expectNoTrace(t, root)
 	if d := outside.diff(takeSnapshot(t, out, out)); len(d) > 0 {
 		t.Errorf("files outside the image changed:\n%s", strings.Join(d, "\n"))
@@ -329,7 +411,7 @@ func TestImageChrootRPM(t *testing.T) {
 	if pending := testhost.TaskResults(evs, report.StatusChanged); code != 0 || len(pending) > 0 {
 		t.Errorf("check --chroot after the build: exit %d\n%s\n%s", code, describeResults(pending), stderr)
 	}
-	before.expectSame(t, snapMachine(t))
+	before.expectSame(t, snapMachine(t), nil)
 	expectNoTrace(t, root)
 	if passwd, _ := os.ReadFile(filepath.Join(root, "etc/passwd")); !strings.Contains(string(passwd), "\nalice:") {
 		t.Errorf("alice is not in the image's /etc/passwd")
@@ -367,7 +449,7 @@ func TestImageNspawnInside(t *testing.T) {
 		}
 		return evs, cmd.ProcessState.ExitCode()
 	}
-	before := snapMachine(t)
+	before, imageBefore := snapMachine(t), dpkgPackages(t, root)
 	evs, code := nspawn("apply", "--output", "json", "/srv/site/rootless-podman.yml")
 	if failed := testhost.TaskResults(evs, report.StatusFailed); code != 0 || len(failed) > 0 {
 		t.Fatalf("apply from inside: exit %d\n%s", code, describeResults(failed))
@@ -379,5 +461,5 @@ func TestImageNspawnInside(t *testing.T) {
 	if changed := testhost.TaskResults(evs, report.StatusChanged); code != 0 || len(changed) > 0 {
 		t.Errorf("second apply from inside: exit %d\n%s", code, describeResults(changed))
 	}
-	before.expectSame(t, snapMachine(t))
+	before.expectSame(t, snapMachine(t), builtPackages(t, imageBefore, dpkgPackages(t, root)))
 }
