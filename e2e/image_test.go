@@ -88,7 +88,8 @@ func changedPackages(a, b map[string]string) []string {
 }
 
 // hostMounts lists this namespace's mount points outside the harness's
-// cache (where parallel tests mount their guests).
+// cache and nspawn's propagation directories (where parallel tests mount
+// their guests).
 func hostMounts(t testing.TB) []string {
 	t.Helper()
 	f, err := os.Open("/proc/self/mountinfo")
@@ -104,7 +105,7 @@ func hostMounts(t testing.TB) []string {
 			continue
 		}
 		mp := unescapeMount(fields[4])
-		if strings.HasPrefix(mp, testhost.CacheDir()+"/") {
+		if strings.HasPrefix(mp, testhost.CacheDir()+"/") || strings.HasPrefix(mp, "/run/systemd/nspawn/") {
 			continue
 		}
 		out = append(out, mp+" "+strings.Join(fields[5:6], ""))
