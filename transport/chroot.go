@@ -6,6 +6,7 @@ import (
 	"crypto/rand"
 	"debug/elf"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -219,7 +220,13 @@ func chrootResult(root string, relayErr error, code int, stderr string, counts *
 	case relayErr != nil:
 		res.Err = fmt.Errorf("chroot %s: %w", root, relayErr)
 	case code != report.ExitOK && code != report.ExitPending && counts.Failed == 0:
-		res.Err = fmt.Errorf("chroot %s: agent exited %d: %s", root, code, lastLines(stderr, 5))
+		// The helper's own refusals already name the tree.
+		msg := strings.TrimPrefix(lastLines(stderr, 5), "provision: ")
+		if strings.HasPrefix(msg, "chroot "+root+": ") {
+			res.Err = errors.New(msg)
+		} else {
+			res.Err = fmt.Errorf("chroot %s: agent exited %d: %s", root, code, msg)
+		}
 	}
 	return res
 }
