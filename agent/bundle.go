@@ -52,6 +52,10 @@ type Bundle struct {
 	// Image runs the host as an image being built (tasks.System.Image):
 	// set by the chroot transport.
 	Image bool `json:"image,omitempty"`
+	// Vaulted are the playbook's decrypted `!vault` values by position
+	// (playbook.Playbook.Vaulted): the host gets the plaintexts it needs,
+	// never the vault password.
+	Vaulted map[string]string `json:"vaulted,omitempty"`
 }
 
 // sourceModules are the modules whose `src` is a file beside the playbook.

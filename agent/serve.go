@@ -53,7 +53,7 @@ func Serve(ctx context.Context, in io.Reader, out, errw io.Writer) int {
 		fmt.Fprintf(errw, "provision agent: %v\n", err)
 		return report.ExitFailed
 	}
-	pb, err := playbook.Parse(b.Playbook, b.Source)
+	pb, err := playbook.ParseVault(b.Playbook, b.Source, &playbook.VaultKeys{Plain: b.Vaulted})
 	if err != nil {
 		fmt.Fprintf(errw, "%v\n", err)
 		return report.ExitFailed

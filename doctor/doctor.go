@@ -301,14 +301,6 @@ func (s *subject) who() string {
 	return s.name
 }
 
-// placeholder is the user name to put in a fix.
-func (s *subject) placeholder() string {
-	if s.root() {
-		return "USER"
-	}
-	return s.name
-}
-
 func (e *env) rootSubject() *subject {
 	u, ok := e.sys.Facts.LookupUser("0")
 	if !ok {

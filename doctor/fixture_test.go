@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -299,5 +298,3 @@ func resultByKey(rep Report, k string) Result {
 	}
 	return Result{}
 }
-
-func hostPath(sys *tasks.System, p string) string { return filepath.Clean(sys.MustPath(p)) }

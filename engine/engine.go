@@ -79,7 +79,8 @@ func Run(ctx context.Context, pb *playbook.Playbook, sys *tasks.System, opts Opt
 	if key == "" {
 		key, _ = filepath.Abs(pb.File)
 	}
-	r := &runner{opts: opts, sys: sys, pb: pb, pbKey: key, state: state, counts: &report.Counts{}}
+	r := &runner{opts: opts, sys: sys, pb: pb, pbKey: key, state: state, counts: &report.Counts{},
+		secrets: newSecrets(pb.Vaulted)}
 	for _, play := range pb.Plays {
 		if !r.matches(play.Hosts) {
 			continue
@@ -101,6 +102,8 @@ type runner struct {
 	pbKey  string
 	state  *stateStore
 	counts *report.Counts
+	// secrets are the playbook's decrypted vault values, masked in output.
+	secrets *secrets
 }
 
 func (r *runner) matches(pattern string) bool {
@@ -126,6 +129,9 @@ type playRun struct {
 
 type notification struct {
 	items []any
+	// persist are the items written to the state file: those of tasks
+	// without no_log.
+	persist []any
 }
 
 func (r *runner) emit(e report.Event) {
@@ -136,6 +142,7 @@ func (r *runner) emit(e report.Event) {
 	if e.Type == report.TaskResult {
 		r.counts.Add(e)
 	}
+	r.secrets.mask(&e)
 	r.opts.Sink.Emit(e)
 }
 
@@ -152,6 +159,7 @@ func (r *runner) play(ctx context.Context, play *playbook.Play) bool {
 	for _, p := range r.state.pending(r.pbKey, play.Name) {
 		n := pr.notify(p.Handler)
 		n.items = append(n.items, p.Items...)
+		n.persist = append(n.persist, p.Items...)
 	}
 	for _, t := range play.Tasks {
 		if ctx.Err() != nil {

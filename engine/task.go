@@ -93,9 +93,14 @@ func (r *runner) notify(pr *playRun, t *playbook.Task, item any, looped bool) {
 		n := pr.notify(h)
 		if looped {
 			n.items = append(n.items, item)
+			if !t.NoLog && !r.secrets.in(playbook.Stringify(item)) {
+				// A no_log task's items, and items holding a vault
+				// secret, stay in memory, never in the state file.
+				n.persist = append(n.persist, item)
+			}
 		}
 		if !r.opts.Check {
-			if err := r.state.set(r.pbKey, pr.play.Name, h, dedupe(n.items), true); err != nil {
+			if err := r.state.set(r.pbKey, pr.play.Name, h, dedupe(n.persist), true); err != nil {
 				r.sys.Logf().Warnf("persist notification of %s: %v", h, err)
 			}
 		}
@@ -103,9 +108,11 @@ func (r *runner) notify(pr *playRun, t *playbook.Task, item any, looped bool) {
 }
 
 func (r *runner) fail(pr *playRun, t *playbook.Task, handler bool, item any, err error, start time.Time) bool {
-	r.emit(report.Event{Type: report.TaskResult, Play: pr.play.Name, Task: t.DisplayName(), Module: t.Module,
+	ev := report.Event{Type: report.TaskResult, Play: pr.play.Name, Task: t.DisplayName(), Module: t.Module,
 		Pos: t.Pos.String(), Handler: handler, Item: item, Status: report.StatusFailed, Error: err.Error(),
-		DurationMS: ms(time.Since(start))})
+		DurationMS: ms(time.Since(start))}
+	hideNoLog(t, &ev)
+	r.emit(ev)
 	return t.IgnoreErrors
 }
 
@@ -130,18 +137,13 @@ func (r *runner) one(ctx context.Context, t *playbook.Task, vars map[string]any,
 		res["changed"] = status == report.StatusChanged
 		res["failed"] = status == report.StatusFailed
 		res["skipped"] = status == report.StatusSkipped
-		if t.NoLog {
-			for i := range ev.Changes {
-				ev.Changes[i].Sensitive = true
-			}
-			if ev.Error != "" {
-				ev.Error = "(output hidden by no_log)"
-			}
-		}
 		res["changes"] = ev.Changes
+		hideNoLog(t, &ev)
 		return ev, res
 	}
-	r.emit(report.Event{Type: report.TaskStart, Task: ev.Task, Module: t.Module, Pos: ev.Pos, Handler: handler, Item: ev.Item})
+	begin := report.Event{Type: report.TaskStart, Task: ev.Task, Module: t.Module, Pos: ev.Pos, Handler: handler, Item: ev.Item}
+	hideNoLog(t, &begin)
+	r.emit(begin)
 
 	scope := r.scope(vars)
 	for _, c := range t.When {
@@ -163,7 +165,12 @@ func (r *runner) one(ctx context.Context, t *playbook.Task, vars map[string]any,
 	}
 	sys := *r.sys
 	sys.Render = scope.RenderString
-	if u := t.BecomeUser; u != "" && u != "root" {
+	sys.Log = r.taskLogger(t)
+	u, err := r.becomeUser(t, scope)
+	if err != nil {
+		return finish(report.StatusFailed, err)
+	}
+	if u != "" && u != "root" {
 		sys.Runner = asUser{Runner: r.sys.Runner, user: u}
 	}
 

@@ -17,6 +17,9 @@ type Playbook struct {
 	File  string // as given on the command line
 	Dir   string // directory relative sources are resolved against
 	Plays []*Play
+	// Vaulted are the decrypted `!vault` values by "line:col": secrets,
+	// which the engine keeps out of every output.
+	Vaulted map[string]string
 }
 
 // Play is one play: tasks and handlers run against a host pattern.
@@ -82,10 +85,20 @@ func Load(path string) (*Playbook, error) {
 }
 
 // Parse decodes and validates a playbook. On failure it returns Errors with
-// every problem found, sorted by position.
+// every problem found, sorted by position. `!vault` values are refused;
+// ParseVault decrypts them.
 func Parse(file string, data []byte) (*Playbook, error) {
-	p := &parser{file: file}
+	return ParseVault(file, data, nil)
+}
+
+// ParseVault is Parse with keys for `!vault` values (see VaultKeys); nil
+// keys refuse them.
+func ParseVault(file string, data []byte, keys *VaultKeys) (*Playbook, error) {
 	pb := &Playbook{File: file, Dir: filepath.Dir(file)}
+	p := &parser{file: file, keys: keys, pb: pb}
+	if err := vaultFileError(file, data); err != nil {
+		return nil, Errors{err}
+	}
 	root, errs := input.YAML(file, data)
 	if errs != nil {
 		return nil, errs
@@ -97,6 +110,7 @@ func Parse(file string, data []byte) (*Playbook, error) {
 		p.errs.Add(p.pos(root), "a playbook is a list of plays, found %s", kindName(root))
 		return nil, p.errs
 	}
+	p.vault(root)
 	for _, n := range root.Content {
 		if play := p.play(n); play != nil {
 			pb.Plays = append(pb.Plays, play)
@@ -110,6 +124,8 @@ func Parse(file string, data []byte) (*Playbook, error) {
 
 type parser struct {
 	file string
+	keys *VaultKeys
+	pb   *Playbook
 	errs Errors
 }
 
@@ -158,7 +174,18 @@ func (p *parser) play(n *yaml.Node) *Play {
 	}
 	p.checkHandlerNames(play)
 	p.checkNotify(play)
+	inheritBecomeUser(play)
 	return play
+}
+
+// inheritBecomeUser gives the play's become_user to its tasks and handlers
+// that set none, so the engine has one place to look.
+func inheritBecomeUser(play *Play) {
+	for _, t := range append(append([]*Task{}, play.Tasks...), play.Handlers...) {
+		if t.BecomeUser == "" {
+			t.BecomeUser = play.BecomeUser
+		}
+	}
 }
 
 func (p *parser) hostPattern(v *yaml.Node) string {

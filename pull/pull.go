@@ -81,6 +81,11 @@ func (o *Options) normalize() error {
 		}
 		o.Binary = exe
 	}
+	for _, p := range [][2]string{{"playbook", o.Playbook}, {"binary", o.Binary}, {"state dir", o.StateDir}, {"lock file", o.LockFile}} {
+		if err := checkControl(p[0], p[1]); err != nil {
+			return err
+		}
+	}
 	switch {
 	case !filepath.IsAbs(o.Playbook):
 		return fmt.Errorf("playbook %q: must be an absolute path", o.Playbook)
@@ -171,7 +176,8 @@ func quoteExec(a string) string {
 // Install writes provision-pull.service and .timer and enables and starts
 // the timer, idempotently: a second Install with the same options changes
 // nothing; a changed interval or mode rewrites the files and restarts the
-// timer (after the one daemon-reload the service module does).
+// timer (after the one daemon-reload the service module does). It refuses
+// a binary or playbook that anyone but root could change (checkTrusted).
 func Install(ctx context.Context, sys *tasks.System, o Options) (Result, error) {
 	var res Result
 	if err := o.normalize(); err != nil {
@@ -179,6 +185,11 @@ func Install(ctx context.Context, sys *tasks.System, o Options) (Result, error) 
 	}
 	if o.Image {
 		if err := placeInImage(ctx, sys, &res, &o); err != nil {
+			return res, err
+		}
+	}
+	for _, f := range [][2]string{{"binary", o.Binary}, {"playbook", o.Playbook}} {
+		if err := checkTrusted(sys, f[0], f[1]); err != nil {
 			return res, err
 		}
 	}

@@ -78,7 +78,7 @@ func links(t *testing.T, sys *tasks.System) []string {
 // enabled by its link; starting is skipped with a warning. Installing again
 // changes nothing; a new interval rewrites the timer; Remove undoes it all.
 func TestInstallOffline(t *testing.T) {
-	sys, _ := taskstest.New(t)
+	sys := installRoot(t)
 	ctx := context.Background()
 	res, err := Install(ctx, sys, opts)
 	if err != nil {
@@ -273,5 +273,69 @@ func TestRunOnce(t *testing.T) {
 	}
 	if e := c.entries[1]; e.Data["DRIFT"] != 1 || e.Data["CHANGED"] != 1 || e.Data["CHECK"] != false {
 		t.Errorf("summary fields %v", e.Data)
+	}
+}
+
+// installRoot is a host root with opts' binary and playbook in place,
+// owned by root (or the test's user) and writable by no one else.
+func installRoot(t *testing.T) *tasks.System {
+	t.Helper()
+	sys, _ := taskstest.New(t)
+	taskstest.WriteFile(t, sys, opts.Binary, "#!/bin/sh\n")
+	taskstest.WriteFile(t, sys, opts.Playbook, "- hosts: all\n")
+	return sys
+}
+
+func TestInstallRefusesFilesOthersCanChange(t *testing.T) {
+	for _, tc := range []struct {
+		name, want string
+		setup      func(sys *tasks.System)
+	}{
+		{"missing binary", "no such file", func(sys *tasks.System) { os.Remove(taskstest.HostPath(sys, opts.Binary)) }},
+		{"group-writable playbook", "/etc/provision/site.yml has mode 0664", func(sys *tasks.System) {
+			os.Chmod(taskstest.HostPath(sys, opts.Playbook), 0o664)
+		}},
+		{"world-writable directory", "/usr/local/bin has mode 0777", func(sys *tasks.System) {
+			os.Chmod(taskstest.HostPath(sys, "/usr/local/bin"), 0o777)
+		}},
+		{"playbook owned by a user", "owned by uid 4242", func(sys *tasks.System) {
+			os.Chown(taskstest.HostPath(sys, opts.Playbook), 4242, 4242)
+		}},
+		{"binary linked to a user's file", "/home/alice/provision is owned by uid 4242", func(sys *tasks.System) {
+			taskstest.WriteFile(t, sys, "/home/alice/provision", "#!/bin/sh\n")
+			os.Chown(taskstest.HostPath(sys, "/home/alice/provision"), 4242, 4242)
+			os.Remove(taskstest.HostPath(sys, opts.Binary))
+			os.Symlink("/home/alice/provision", taskstest.HostPath(sys, opts.Binary))
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if strings.Contains(tc.want, "uid") && os.Getuid() != 0 {
+				t.Skip("needs root to chown")
+			}
+			sys := installRoot(t)
+			tc.setup(sys)
+			_, err := Install(context.Background(), sys, opts)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error with %q", err, tc.want)
+			}
+			if sys.Exists("/etc/systemd/system/provision-pull.service") {
+				t.Error("the unit was written")
+			}
+		})
+	}
+}
+
+func TestUnitsRefuseControlCharacters(t *testing.T) {
+	for _, p := range []string{"/etc/site.yml\nExecStartPre=/tmp/evil", "/etc/site\r.yml", "/etc/\x1b[2Jsite.yml"} {
+		o := opts
+		o.Playbook = p
+		if _, _, err := Units(o); err == nil || !strings.Contains(err.Error(), "control character") {
+			t.Errorf("%q: %v", p, err)
+		}
+	}
+	o := opts
+	o.StateDir = "/var/lib/x\n[Service]"
+	if _, _, err := Units(o); err == nil {
+		t.Errorf("state dir with a newline accepted")
 	}
 }

@@ -45,6 +45,37 @@ type Runner interface {
 // BasePath is the PATH every command gets.
 const BasePath = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
+// MaxOutput is the most of each of a command's stdout and stderr that
+// ExecRunner keeps (for register, errors and modules that parse output).
+const MaxOutput = 8 << 20
+
+// CappedBuffer keeps the first MaxOutput bytes written to it and counts
+// the rest, which String reports with an "output truncated" line.
+type CappedBuffer struct {
+	buf     bytes.Buffer
+	dropped int64
+}
+
+// Write implements io.Writer; it never fails, so the program is not
+// killed by a broken pipe.
+func (c *CappedBuffer) Write(p []byte) (int, error) {
+	room := MaxOutput - c.buf.Len()
+	if room >= len(p) {
+		return c.buf.Write(p)
+	}
+	c.buf.Write(p[:max(room, 0)])
+	c.dropped += int64(len(p) - max(room, 0))
+	return len(p), nil
+}
+
+// String returns what was kept, and the truncation marker if needed.
+func (c *CappedBuffer) String() string {
+	if c.dropped == 0 {
+		return c.buf.String()
+	}
+	return fmt.Sprintf("%s\n[output truncated: %d more bytes not kept]\n", c.buf.String(), c.dropped)
+}
+
 // ExecRunner runs commands on the local host with os/exec.
 type ExecRunner struct {
 	// Facts resolves Cmd.User; required for commands run as a user.
@@ -76,7 +107,7 @@ func (r ExecRunner) Run(ctx context.Context, c Cmd) (Result, error) {
 	if c.Stdin != nil {
 		cmd.Stdin = bytes.NewReader(c.Stdin)
 	}
-	var stdout, stderr bytes.Buffer
+	var stdout, stderr CappedBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	err := cmd.Run()
 	res := Result{Stdout: stdout.String(), Stderr: stderr.String()}

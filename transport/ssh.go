@@ -52,57 +52,18 @@ func DefaultControlDir() string {
 	return filepath.Join(home, ".cache", "provision", "cp")
 }
 
-// The bootstrap runs on the host: it reports the architecture, learns which
-// binary the controller has for it, checks whether that exact binary
-// (content-addressed) is installed, receives it on the same stdin when it
-// is not, verifies the hash, and execs it as the agent, which then reads
-// the bundle from the rest of stdin. The folder for the binaries, $d, is
-// set before it.
-const bootstrap = `set -eu
-umask 022
-echo "provision-agent: arch $(uname -m)"
-read -r sha size
-[ "$sha" = none ] && exit 97
-b="$d/provision-$sha"
-if [ -x "$b" ] && [ "$(sha256sum "$b" | cut -d' ' -f1)" = "$sha" ]; then
-	echo "provision-agent: have"
-else
-	echo "provision-agent: need"
-	mkdir -p "$d"
-	t=$(mktemp "$d/.upload.XXXXXX")
-	head -c "$size" > "$t"
-	if [ "$(sha256sum "$t" | cut -d' ' -f1)" != "$sha" ]; then
-		rm -f "$t"
-		echo "provision-agent: the uploaded binary does not have hash $sha" >&2
-		exit 98
-	fi
-	chmod 0755 "$t"
-	mv -f "$t" "$b"
-	# Other agent versions installed over a week ago go (uploaded again if needed).
-	find "$d" -maxdepth 1 -name 'provision-*' ! -name "provision-$sha" -mtime +7 -exec rm -f {} + 2>/dev/null || true
-fi
-exec "$b" "$@"
-`
-
-func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-
-// remoteCommand runs the bootstrap as root (directly when the login user
-// is root, through sudo otherwise), which keeps the agent in binDir and
-// then runs it with args.
-func remoteCommand(askPass bool, binDir string, args []string) string {
-	q := shellQuote("d="+shellQuote(binDir)+"\n"+bootstrap) + " provision"
-	for _, a := range args {
-		q += " " + shellQuote(a)
+// Args returns the ssh command line that runs provision with remoteArgs on
+// a target (with a new sudo prompt marker when the target has a become
+// password).
+func (s *SSH) Args(t Target, remoteArgs ...string) []string {
+	marker := ""
+	if t.BecomePassword != "" {
+		marker = newPromptMarker()
 	}
-	if askPass {
-		return `if [ "$(id -u)" = 0 ]; then read -r _; exec /bin/sh -c ` + q + `; else exec sudo -S -p '' -- /bin/sh -c ` + q + `; fi`
-	}
-	return `if [ "$(id -u)" = 0 ]; then exec /bin/sh -c ` + q + `; else exec sudo -n -- /bin/sh -c ` + q + `; fi`
+	return s.args(t, marker, remoteArgs)
 }
 
-// Args returns the ssh command line that runs provision with remoteArgs on
-// a target.
-func (s *SSH) Args(t Target, remoteArgs ...string) []string {
+func (s *SSH) args(t Target, marker string, remoteArgs []string) []string {
 	timeout := s.ConnectTimeout
 	if timeout == 0 {
 		timeout = 10 * time.Second
@@ -127,7 +88,7 @@ func (s *SSH) Args(t Target, remoteArgs ...string) []string {
 	if addr == "" {
 		addr = t.Name
 	}
-	return append(args, "--", addr, remoteCommand(t.BecomePassword != "", s.binDir(), remoteArgs))
+	return append(args, "--", addr, remoteCommand(marker, s.binDir(), remoteArgs))
 }
 
 // binDir is where hosts keep agent binaries: bin/ in the state directory.
@@ -139,54 +100,78 @@ func (s *SSH) binDir() string {
 	return path.Join(dir, "bin")
 }
 
-func (s *SSH) command(t Target, remoteArgs ...string) *exec.Cmd {
+// start starts ssh for remoteArgs, with its stdin and stdout piped and its
+// stderr watched for the sudo prompt, in its own process group: a Ctrl-C
+// on the terminal must not kill the session; the controller asks the agent
+// to stop after its current task.
+func (s *SSH) start(t Target, remoteArgs ...string) (*exec.Cmd, *session, error) {
+	if strings.ContainsAny(t.BecomePassword, "\n\r") {
+		return nil, nil, errors.New("the become password contains a line break, which sudo would not read")
+	}
 	command := s.Command
 	if command == "" {
 		command = "ssh"
 	}
-	return exec.Command(command, s.Args(t, remoteArgs...)...)
+	se := &session{t: t, s: s, counts: &report.Counts{}}
+	if t.BecomePassword != "" {
+		se.stderr.marker = newPromptMarker()
+		se.stderr.prompts = make(chan struct{}, 4)
+	}
+	cmd := exec.Command(command, s.args(t, se.stderr.marker, remoteArgs)...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, nil, err
+	}
+	cmd.Stderr = &se.stderr
+	if err := cmd.Start(); err != nil {
+		return nil, nil, fmt.Errorf("start ssh: %w", err)
+	}
+	se.stdin, se.out = stdin, bufio.NewReaderSize(stdout, 64<<10)
+	return cmd, se, nil
 }
 
 // Run implements Transport.
 func (s *SSH) Run(ctx context.Context, t Target, job *Job, sink report.Sink) Result {
-	counts := &report.Counts{}
-	cmd := s.command(t, "agent")
-	// Its own process group: a Ctrl-C on the terminal must not kill the
-	// session; the controller asks the agent to stop after its current task.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdin, err := cmd.StdinPipe()
+	cmd, sess, err := s.start(t, "agent")
 	if err != nil {
-		return Result{Counts: counts, Err: err}
+		return Result{Counts: &report.Counts{}, Unreachable: strings.HasPrefix(err.Error(), "start ssh"), Err: err}
 	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		return Result{Counts: counts, Err: err}
-	}
-	var stderr tailBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return Result{Counts: counts, Unreachable: true, Err: fmt.Errorf("start ssh: %w", err)}
-	}
-	sess := &session{t: t, job: job, s: s, stdin: stdin, out: bufio.NewReaderSize(stdout, 64<<10), sink: sink, counts: counts}
+	sess.job, sess.sink = job, sink
+	sess.sent = make(chan struct{})
 	done := make(chan struct{})
-	var stopOnce sync.Once
-	go func() {
-		select {
-		case <-ctx.Done():
-			stopOnce.Do(func() { io.WriteString(stdin, "stop\n") })
-		case <-done:
-		}
-	}()
+	go sess.stopOn(ctx, done)
 	handshakeErr := sess.run()
 	close(done)
 	if handshakeErr != nil {
-		stdin.Close()
+		sess.stdin.Close()
 		cmd.Process.Kill()
 	}
 	waitErr := cmd.Wait()
-	stdin.Close()
+	sess.stdin.Close()
 	code := cmd.ProcessState.ExitCode()
-	return sess.result(handshakeErr, waitErr, code, stderr.String())
+	return sess.result(handshakeErr, waitErr, code, sess.stderr.String())
+}
+
+// stopOn writes "stop" to the agent when ctx is done, but only once the
+// bundle has been sent: before that, stdin carries the password, the
+// handshake and the binary, which a stray line would corrupt. It gives up
+// when done is closed.
+func (se *session) stopOn(ctx context.Context, done <-chan struct{}) {
+	select {
+	case <-ctx.Done():
+	case <-done:
+		return
+	}
+	select {
+	case <-se.sent:
+		io.WriteString(se.stdin, "stop\n")
+	case <-done:
+	}
 }
 
 type session struct {
@@ -197,7 +182,9 @@ type session struct {
 	out     *bufio.Reader
 	sink    report.Sink
 	counts  *report.Counts
-	started bool // the agent is running: events may follow
+	stderr  promptWatcher
+	started bool          // the agent is running: events may follow
+	sent    chan struct{} // closed once the bundle is sent (Run only)
 }
 
 // run does the handshake, sends the bundle and relays the events.
@@ -210,14 +197,9 @@ func (se *session) run() error {
 
 // handshake makes sure the host has the agent binary and starts it.
 func (se *session) handshake() error {
-	if se.t.BecomePassword != "" {
-		if _, err := io.WriteString(se.stdin, se.t.BecomePassword+"\n"); err != nil {
-			return err
-		}
-	}
-	line, err := se.out.ReadString('\n')
+	line, err := se.firstLine()
 	if err != nil {
-		return errHandshake
+		return err
 	}
 	machine, ok := strings.CutPrefix(strings.TrimSpace(line), "provision-agent: arch ")
 	if !ok {
@@ -229,10 +211,11 @@ func (se *session) handshake() error {
 		return err
 	}
 	fmt.Fprintf(se.stdin, "%s %d\n", bin.SHA256, bin.Size)
-	line, err = se.out.ReadString('\n')
+	reply, err := readLine(se.out, maxHandshakeLine)
 	if err != nil {
 		return errHandshake
 	}
+	line = string(reply)
 	switch strings.TrimSpace(line) {
 	case "provision-agent: have":
 	case "provision-agent: need":
@@ -269,8 +252,14 @@ func (se *session) relay() error {
 		return fmt.Errorf("send the playbook: %w", err)
 	}
 	se.started = true
+	if se.sent != nil {
+		close(se.sent)
+	}
 	for {
-		line, err := se.out.ReadBytes('\n')
+		line, err := readLine(se.out, MaxEventLine)
+		if errors.Is(err, errLineTooLong) {
+			return fmt.Errorf("an event from the agent is longer than %d MiB", MaxEventLine>>20)
+		}
 		if len(bytes.TrimSpace(line)) > 0 {
 			var ev report.Event
 			if jerr := json.Unmarshal(line, &ev); jerr != nil {
@@ -294,10 +283,12 @@ var errHandshake = errors.New("no handshake")
 // host from a failed run.
 func (se *session) result(runErr, waitErr error, code int, stderr string) Result {
 	res := Result{Counts: se.counts}
-	msg := strings.TrimSpace(stderr)
+	msg := strings.TrimSpace(se.stderr.clean(stderr))
 	switch {
 	case runErr != nil && runErr != errHandshake:
 		res.Err = runErr
+	case code == exitUntrusted && strings.Contains(msg, refusedPrefix):
+		res.Err = fmt.Errorf("%s: the agent's state directory is not safe: %s", se.t.Name, lastLines(msg[strings.LastIndex(msg, refusedPrefix):], 1))
 	case !se.started:
 		res.Unreachable = true
 		switch {
@@ -376,29 +367,23 @@ func (t *tailBuffer) String() string {
 // returns its stdout and exit code. The error is set when the host could
 // not be reached or the binary not started; unreachable says which.
 func (s *SSH) Exec(ctx context.Context, t Target, args ...string) (stdout []byte, code int, unreachable bool, err error) {
-	cmd := s.command(t, args...)
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	stdin, err := cmd.StdinPipe()
+	cmd, se, err := s.start(t, args...)
 	if err != nil {
-		return nil, -1, false, err
+		return nil, -1, strings.HasPrefix(err.Error(), "start ssh"), err
 	}
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return nil, -1, false, err
-	}
-	var stderr tailBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		return nil, -1, true, fmt.Errorf("start ssh: %w", err)
-	}
+	stderr := &se.stderr
 	stop := context.AfterFunc(ctx, func() { cmd.Process.Kill() })
 	defer stop()
-	se := &session{t: t, s: s, stdin: stdin, out: bufio.NewReaderSize(out, 64<<10), counts: &report.Counts{}}
 	herr := se.handshake()
-	stdin.Close()
+	se.stdin.Close()
 	if herr == nil {
 		se.started = true
-		stdout, _ = io.ReadAll(se.out)
+		stdout, _ = io.ReadAll(io.LimitReader(se.out, MaxExecOutput+1))
+		if len(stdout) > MaxExecOutput {
+			cmd.Process.Kill()
+			cmd.Wait()
+			return nil, -1, false, fmt.Errorf("the output of provision %s is longer than %d MiB", strings.Join(args, " "), MaxExecOutput>>20)
+		}
 	} else {
 		cmd.Process.Kill()
 	}
@@ -409,10 +394,10 @@ func (s *SSH) Exec(ctx context.Context, t Target, args ...string) (stdout []byte
 		return nil, code, res.Unreachable, res.Err
 	}
 	if code == 255 {
-		return stdout, code, true, fmt.Errorf("connection lost: %s", lastLines(stderr.String(), 3))
+		return stdout, code, true, fmt.Errorf("connection lost: %s", lastLines(stderr.clean(stderr.String()), 3))
 	}
 	if len(stdout) == 0 && code != 0 {
-		return nil, code, false, fmt.Errorf("exit %d: %s", code, lastLines(stderr.String(), 5))
+		return nil, code, false, fmt.Errorf("exit %d: %s", code, lastLines(stderr.clean(stderr.String()), 5))
 	}
 	return stdout, code, false, nil
 }

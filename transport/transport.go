@@ -28,7 +28,8 @@ type Target struct {
 	KeyFile string
 	// SSHArgs are extra arguments for ssh, before the host.
 	SSHArgs []string
-	// BecomePassword, when set, is given to sudo on stdin (-S).
+	// BecomePassword, when set, is given to sudo on stdin (-S), and only
+	// after sudo printed the session's random prompt on stderr.
 	BecomePassword string
 	// Vars are the host's inventory variables.
 	Vars map[string]any

@@ -186,6 +186,7 @@ type applyFlags struct {
 	limit                          patternFlag
 	forks                          int
 	listHosts, askBecomePass       bool
+	vaultPasswordFile              string
 }
 
 func (e *env) apply(ctx context.Context, args []string, check bool) int {
@@ -220,6 +221,7 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 	fs.BoolVar(&f.askBecomePass, "K", false, "short for --ask-become-pass")
 	fs.Var(&f.image, "image", "build an image: nothing is started or applied live (default: detected, see docs/images.md; --image=false: a live host)")
 	fs.StringVar(&f.chroot, "chroot", "", "provision the image tree at this directory from outside: the agent runs chrooted in it, with the image's own tools")
+	fs.StringVar(&f.vaultPasswordFile, "vault-password-file", os.Getenv("ANSIBLE_VAULT_PASSWORD_FILE"), "file holding the ansible-vault password that decrypts the playbook's !vault values")
 	f.state.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(e.stderr, "usage: provision %s [flags] PLAYBOOK\n", name)
@@ -241,7 +243,7 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
-	pb, err := playbook.Load(pos[0])
+	pb, err := loadPlaybook(pos[0], f.vaultPasswordFile)
 	if err != nil {
 		e.printErr(err)
 		return exitFailed

@@ -68,7 +68,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 	abs, _ := filepath.Abs(pb.File)
 	job := &transport.Job{Playbook: pb, Verbose: f.verbose, Bundle: agent.Bundle{
 		Version: agent.BundleVersion, Playbook: pb.File, PlaybookID: abs, Source: source,
-		Check: f.check, NoVerify: f.noVerify, Tags: f.tags, SkipTags: f.skipTags, ExtraVars: f.extra.vars,
+		Check: f.check, NoVerify: f.noVerify, Tags: f.tags, SkipTags: f.skipTags, ExtraVars: f.extra.vars, Vaulted: pb.Vaulted,
 		StateDir: f.state.dir, LockPath: f.state.lock,
 	}}
 	job.Match = inv.Match

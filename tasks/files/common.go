@@ -145,25 +145,6 @@ const (
 	opLink                        // create or replace a symlink atomically
 )
 
-// kind names the type of an existing path for the plan.
-func kind(fi fs.FileInfo) string {
-	switch m := fi.Mode(); {
-	case m.IsRegular():
-		return "file"
-	case m.IsDir():
-		return "directory"
-	case m&fs.ModeSymlink != 0:
-		return "link"
-	case m&fs.ModeNamedPipe != 0:
-		return "fifo"
-	case m&fs.ModeSocket != 0:
-		return "socket"
-	case m&fs.ModeDevice != 0:
-		return "device"
-	}
-	return "special file"
-}
-
 // unixMode returns the permission bits of fi with setuid, setgid and sticky
 // as in chmod(1).
 func unixMode(fi fs.FileInfo) uint32 {
@@ -319,11 +300,11 @@ func planRegular(sys *tasks.System, w regularFile) (tasks.Plan, error) {
 		return p, fmt.Errorf("%s is a directory", w.Path)
 	case !fi.Mode().IsRegular():
 		if w.Content == nil {
-			return p, fmt.Errorf("%s is a %s, not a regular file", w.Path, kind(fi))
+			return p, fmt.Errorf("%s is a %s, not a regular file", w.Path, hostfs.Kind(fi))
 		}
 		// A link or special file is replaced by the new file. Its own
 		// mode and owner mean nothing for the file, so plan as for a new one.
-		p.Add("state", kind(fi), "file")
+		p.Add("state", hostfs.Kind(fi), "file")
 		p.Changes = append(p.Changes, contentChange(w.Path, nil, w.Content))
 		planAttrs(sys, &p, o, nil, w.Attrs)
 	default:

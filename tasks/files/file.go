@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 
 	"github.com/provision-tool/provision/tasks"
+	"github.com/provision-tool/provision/tasks/hostfs"
 )
 
 func init() {
@@ -168,7 +169,7 @@ func planDir(sys *tasks.System, p string, a attrs) (tasks.Plan, error) {
 	case err != nil:
 		return plan, err
 	case !fi.IsDir():
-		return plan, fmt.Errorf("%s exists and is a %s, not a directory", p, kind(fi))
+		return plan, fmt.Errorf("%s exists and is a %s, not a directory", p, hostfs.Kind(fi))
 	default:
 		planAttrs(sys, &plan, o, fi, a)
 	}
@@ -190,7 +191,7 @@ func checkAncestor(sys *tasks.System, p string) error {
 			return err
 		}
 		if !fi.IsDir() {
-			return fmt.Errorf("cannot create %s: %s is a %s", p, d, kind(fi))
+			return fmt.Errorf("cannot create %s: %s is a %s", p, d, hostfs.Kind(fi))
 		}
 		return nil
 	}
@@ -218,7 +219,7 @@ func planAbsent(sys *tasks.System, p string, force bool) (tasks.Plan, error) {
 			o.Kind = opRemoveAll
 		}
 	}
-	plan.Add("state", kind(fi), "absent")
+	plan.Add("state", hostfs.Kind(fi), "absent")
 	plan.Data = o
 	return plan, nil
 }
@@ -267,9 +268,9 @@ func planLink(sys *tasks.System, p, target string, a attrs, force bool) (tasks.P
 		return plan, fmt.Errorf("%s is a directory; refusing to replace it with a link", p)
 	default:
 		if !force {
-			return plan, fmt.Errorf("%s is a %s (set force: true to replace it with a link)", p, kind(fi))
+			return plan, fmt.Errorf("%s is a %s (set force: true to replace it with a link)", p, hostfs.Kind(fi))
 		}
-		plan.Add("state", kind(fi), "link")
+		plan.Add("state", hostfs.Kind(fi), "link")
 		plan.Add("target", "", target)
 		planAttrs(sys, &plan, o, nil, a)
 	}

@@ -176,11 +176,10 @@ func (c fakeConn) Unmask(_ context.Context, n string) error {
 // fakeLogind keeps lingering users; enabling one starts its manager in the
 // fake systemd, as logind does.
 type fakeLogind struct {
-	mu      sync.Mutex
-	linger  map[uint32]bool
-	sd      *fakeSystemd
-	calls   []string
-	noStart bool
+	mu     sync.Mutex
+	linger map[uint32]bool
+	sd     *fakeSystemd
+	calls  []string
 }
 
 func (l *fakeLogind) Close() {}

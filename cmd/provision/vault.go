@@ -1,0 +1,33 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+
+	"github.com/provision-tool/provision/input"
+	"github.com/provision-tool/provision/playbook"
+)
+
+// loadPlaybook loads a playbook, decrypting its !vault values with the
+// password in passwordFile when one is given (trailing white space is not
+// part of the password, as with ansible-vault).
+func loadPlaybook(path, passwordFile string) (*playbook.Playbook, error) {
+	if passwordFile == "" {
+		return playbook.Load(path)
+	}
+	if fi, err := os.Stat(passwordFile); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
+		// Ansible runs such a file and takes its output; reading the
+		// script as the password would only fail later, less clearly.
+		return nil, fmt.Errorf("vault password file %s is executable: password scripts are not supported; put the password itself in a file that is not executable", passwordFile)
+	}
+	data, err := input.ReadFile(passwordFile)
+	if err != nil {
+		return nil, fmt.Errorf("vault password: %w", err)
+	}
+	password := bytes.TrimRight(data, " \t\r\n")
+	if len(password) == 0 {
+		return nil, fmt.Errorf("vault password file %s is empty", passwordFile)
+	}
+	return playbook.LoadVault(path, &playbook.VaultKeys{Password: password})
+}
