@@ -122,6 +122,7 @@ type playRun struct {
 	vars     map[string]any
 	notified map[string]*notification // by handler name
 	order    []string
+	failed   bool // a task of this run failed (ignored or not)
 }
 
 type notification struct {
@@ -312,16 +313,29 @@ func (r *runner) flush(ctx context.Context, pr *playRun) bool {
 			ok = false
 			break
 		}
-		for _, name := range append([]string{h.Name}, h.Listen...) {
-			delete(pr.notified, name)
-			if !r.opts.Check {
-				if err := r.state.set(r.pbKey, pr.play.Name, name, nil, false); err != nil {
-					r.sys.Logf().Warnf("forget handler %s: %v", name, err)
-				}
-			}
-		}
+		r.handled(pr, h, !hr.failed)
 	}
 	return ok
+}
+
+// handled forgets the notifications of a handler that ran. Only a handler
+// that succeeded is cleared from the persisted state: one that failed
+// (with ignore_errors) stays pending for the next run.
+func (r *runner) handled(pr *playRun, h *playbook.Task, succeeded bool) {
+	upd := map[string]update{}
+	for _, name := range append([]string{h.Name}, h.Listen...) {
+		if name == "" {
+			continue
+		}
+		delete(pr.notified, name)
+		upd[name] = update{}
+	}
+	if r.opts.Check || !succeeded {
+		return
+	}
+	if err := r.state.put(r.pbKey, pr.play.Name, upd); err != nil {
+		r.sys.Logf().Warnf("forget handler %s: %v", h.Name, err)
+	}
 }
 
 func copyVars(m map[string]any) map[string]any {
