@@ -16,6 +16,7 @@ import (
 	"github.com/provision-tool/provision/playbook"
 	"github.com/provision-tool/provision/report"
 	"github.com/provision-tool/provision/tasks"
+	"github.com/provision-tool/provision/tasks/hostfs"
 )
 
 // Options control one run on one host.
@@ -66,10 +67,9 @@ func Run(ctx context.Context, pb *playbook.Playbook, sys *tasks.System, opts Opt
 		return nil, err
 	}
 	defer lock.Release()
-	if sys.Memo == nil {
-		run := *sys
-		run.Memo = &tasks.Memo{}
-		sys = &run
+	sys = perRun(sys)
+	if err := sweepState(sys, opts); err != nil {
+		sys.Logf().Warnf("remove leftover temp files: %v", err)
 	}
 	state, err := loadState(sys, opts.StateDir)
 	if err != nil {
@@ -92,6 +92,34 @@ func Run(ctx context.Context, pb *playbook.Playbook, sys *tasks.System, opts Opt
 		}
 	}
 	return r.counts, nil
+}
+
+// sweepState removes what a killed run left: the modules' leftovers
+// (tasks.Cleanup) and the temp files in the state directory. In check
+// mode nothing is removed.
+func sweepState(sys *tasks.System, opts Options) error {
+	if opts.Check {
+		return nil
+	}
+	for _, err := range tasks.Cleanup(sys) {
+		sys.Logf().Warnf("remove leftovers: %v", err)
+	}
+	return sys.FS().Sweep(opts.StateDir)
+}
+
+// perRun gives sys the Memo and Sweeper of one run, unless it has them.
+func perRun(sys *tasks.System) *tasks.System {
+	if sys.Memo != nil && sys.Sweeper != nil {
+		return sys
+	}
+	run := *sys
+	if run.Memo == nil {
+		run.Memo = &tasks.Memo{}
+	}
+	if run.Sweeper == nil {
+		run.Sweeper = hostfs.NewSweeper(time.Now())
+	}
+	return &run
 }
 
 type runner struct {

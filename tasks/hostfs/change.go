@@ -157,7 +157,8 @@ func (f FS) Symlink(target, p string, uid, gid int) error {
 		return err
 	}
 	defer w.close()
-	tmp := "." + name + ".provision-" + randName()
+	_ = w.sweep() // best effort: litter must not block the change
+	tmp := tempName(name)
 	if err := unix.Symlinkat(target, w.fd(), tmp); err != nil {
 		return &fs.PathError{Op: "symlink", Path: w.join(name), Err: err}
 	}
