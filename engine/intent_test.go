@@ -91,3 +91,13 @@ func TestFailureAfterApplyKeepsNotification(t *testing.T) {
 		t.Fatalf("re-run: got %s\nwant %s", got, want)
 	}
 }
+
+// A loop item's registered result keeps a digest, not a huge file's text.
+func TestCompactKeepsDigest(t *testing.T) {
+	big := strings.Repeat("alice:100000:65536\n", 10000)
+	res := compact(map[string]any{"changes": []tasks.Change{{Field: "subuid", Before: "a", After: "b"}, {Field: "content", Path: "/etc/subuid", Before: big, After: big + "x\n"}}})
+	ch := res["changes"].([]tasks.Change)
+	if ch[0].Before != "a" || len(ch[1].Before) > 100 || !strings.Contains(ch[1].After, "sha256") {
+		t.Fatalf("%+v", ch)
+	}
+}
