@@ -17,6 +17,30 @@ import (
 	"github.com/provision-tool/provision/tasks/hostfs"
 )
 
+// checker reports failures: as test errors, or with
+// PROVISION_KILL_KEEP_GOING=1 (to measure another build) counted by class,
+// once per trial.
+type checker struct {
+	t         *testing.T
+	keepGoing bool
+	failed    bool
+	classes   map[string]int
+	trial     map[string]bool
+}
+
+func (c *checker) fail(class, format string, args ...any) {
+	c.t.Helper()
+	c.failed = true
+	if !c.keepGoing {
+		c.t.Errorf(format, args...)
+		return
+	}
+	if !c.trial[class] {
+		c.trial[class] = true
+		c.classes[class]++
+	}
+}
+
 // ref is what a run that is not killed starts from and ends with.
 type ref struct {
 	init, final map[string][]byte // nil: absent
@@ -58,16 +82,17 @@ func snapshot(root string) map[string][]byte {
 }
 
 // trial checks the tree a killed run left, re-runs, and checks the end.
-func trial(t *testing.T, root, pb string, ref ref, r run) outcome {
+func trial(c *checker, root, pb string, ref ref, r run) outcome {
+	t := c.t
 	t.Helper()
 	var o outcome
 	switch {
 	case r.killed:
 		o.killed = 1
 	case r.exit != 0:
-		t.Errorf("run ended %d without being killed:\n%s", r.exit, r.out)
+		c.fail("run failed", "run ended %d without being killed:\n%s", r.exit, r.out)
 	}
-	checkFiles(t, root, ref, false)
+	checkFiles(c, root, ref, false)
 	o.temps, o.shadow = len(temps(t, root)), len(shadowLocks(t, root))
 	state, _ := os.ReadFile(filepath.Join(root, "/var/lib/provision/pending-handlers.json"))
 	o.intents = bytes.Count(state, []byte(`"intent": true`))
@@ -82,22 +107,22 @@ func trial(t *testing.T, root, pb string, ref ref, r run) outcome {
 	}
 	again := provision(t, root, pb, "apply", 0, 0)
 	if again.exit != 0 {
-		t.Errorf("re-run exited %d:\n%s", again.exit, again.out)
+		c.fail("re-run failed", "re-run exited %d:\n%s", again.exit, again.out)
 	}
-	checkFiles(t, root, ref, true)
+	checkFiles(c, root, ref, true)
 	for _, m := range markers {
 		if !exists(filepath.Join(root, "/var/lib/markers", m)) {
-			t.Errorf("handler for %s never ran (change made before the kill: %v)", m, made[m])
+			c.fail("handler lost", "handler for %s never ran (change made before the kill: %v)", m, made[m])
 		}
 	}
 	if left := append(temps(t, root), shadowLocks(t, root)...); len(left) > 0 {
-		t.Errorf("left after the re-run: %v", left)
+		c.fail("litter left", "left after the re-run: %v", left)
 	}
 	if exists(filepath.Join(root, "/var/lib/provision/pending-handlers.json")) {
-		t.Error("pending-handlers.json kept after the re-run")
+		c.fail("handler state kept", "pending-handlers.json kept after the re-run")
 	}
-	if c := provision(t, root, pb, "check", 0, 0); c.exit != 0 {
-		t.Errorf("check after the re-run exited %d:\n%s", c.exit, c.out)
+	if chk := provision(t, root, pb, "check", 0, 0); chk.exit != 0 {
+		c.fail("check not converged", "check after the re-run exited %d:\n%s", chk.exit, chk.out)
 	}
 	return o
 }
@@ -105,7 +130,8 @@ func trial(t *testing.T, root, pb string, ref ref, r run) outcome {
 // checkFiles checks every managed file: whole (old or new content, or
 // with final the new), subid files without overlap, and the attributes of
 // the file task never wider than both old and new.
-func checkFiles(t *testing.T, root string, ref ref, final bool) {
+func checkFiles(c *checker, root string, ref ref, final bool) {
+	t := c.t
 	t.Helper()
 	for _, p := range contentFiles {
 		data, err := os.ReadFile(filepath.Join(root, p))
@@ -114,20 +140,20 @@ func checkFiles(t *testing.T, root string, ref ref, final bool) {
 			got = nil
 		}
 		if !bytes.Equal(got, ref.final[p]) && (final || !bytes.Equal(got, ref.init[p])) {
-			t.Errorf("%s is neither its old nor its new content (final %v): %q", p, final, got)
+			c.fail("torn file", "%s is neither its old nor its new content (final %v): %q", p, final, got)
 		}
 	}
 	for _, p := range subidFiles {
 		data, err := os.ReadFile(filepath.Join(root, p))
 		if err != nil {
-			t.Errorf("%s: %v", p, err)
+			c.fail("subid broken", "%s: %v", p, err)
 			continue
 		}
 		if err := checkSubid(data); err != nil {
-			t.Errorf("%s: %v", p, err)
+			c.fail("subid broken", "%s: %v", p, err)
 		}
 		if final && !bytes.Equal(data, ref.final[p]) {
-			t.Errorf("%s differs from the reference run's", p)
+			c.fail("subid not converged", "%s differs from the reference run's", p)
 		}
 	}
 	var st syscall.Stat_t
@@ -135,9 +161,9 @@ func checkFiles(t *testing.T, root string, ref ref, final bool) {
 	mode := st.Mode & 0o7777
 	switch {
 	case final && (st.Uid != 1000 || mode != 0o600):
-		t.Errorf("/etc/app/secret is %o uid %d after the re-run", mode, st.Uid)
+		c.fail("attributes not converged", "/etc/app/secret is %o uid %d after the re-run", mode, st.Uid)
 	case st.Uid == 0 && mode&^0o666 != 0, st.Uid == 1000 && mode&^0o600 != 0, st.Uid != 0 && st.Uid != 1000:
-		t.Errorf("/etc/app/secret passed through %o uid %d, wider than both 0666 root and 0600 alice", mode, st.Uid)
+		c.fail("attributes wider", "/etc/app/secret passed through %o uid %d, wider than both 0666 root and 0600 alice", mode, st.Uid)
 	}
 }
 

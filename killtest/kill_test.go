@@ -148,7 +148,9 @@ func TestKillAnywhere(t *testing.T) {
 	ref := reference(t, base, pb)
 	n := trials(t)
 	var sum outcome
+	c := &checker{t: t, keepGoing: os.Getenv("PROVISION_KILL_KEEP_GOING") == "1", classes: map[string]int{}}
 	for i := range n {
+		c.trial, c.failed = map[string]bool{}, false
 		root := filepath.Join(base, "trial-"+strconv.Itoa(i))
 		makeTree(t, root)
 		var r run
@@ -157,20 +159,23 @@ func TestKillAnywhere(t *testing.T) {
 		} else {
 			r = provision(t, root, pb, "apply", 0, 1+rand.IntN(ref.events))
 		}
-		o := trial(t, root, pb, ref, r)
+		o := trial(c, root, pb, ref, r)
 		if r.killed && i%2 == 0 {
 			o.timedKilled = 1
 		} else if r.killed {
 			o.eventKilled = 1
 		}
 		sum.add(o)
-		if t.Failed() {
+		if c.failed && !c.keepGoing {
 			t.Fatalf("trial %d (kill %s): stopping at the first failure", i, killDesc(i, r))
 		}
 		os.RemoveAll(root)
 	}
 	t.Logf("%d trials: %d killed mid-run (%d at a random instant, %d after a random event; run %v, %d events); after the kill: %d with temp files, %d with shadow lock/PID files, %d with intents on disk, %d owed handlers (change made, handler not run) all run by the re-run; %d handlers had run before the kill",
 		n, sum.killed, sum.timedKilled, sum.eventKilled, ref.took, ref.events, sum.temps, sum.shadow, sum.intents, sum.owed, sum.ranBefore)
+	if len(c.classes) > 0 {
+		t.Errorf("trials failing, by class: %v", c.classes)
+	}
 }
 
 func (s *outcome) add(o outcome) {
