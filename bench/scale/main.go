@@ -79,7 +79,7 @@ func setup(base, name string, n, subidLines int) string {
 	case "subid":
 		var b strings.Builder
 		for i := range subidLines {
-			fmt.Fprintf(&b, "other%d:%d:65536\n", i, 100000+i*65536)
+			fmt.Fprintf(&b, "other%d:%d:1000\n", i, 100000+i*1000)
 		}
 		write(root, "/etc/subuid", b.String())
 		write(root, "/etc/subgid", b.String())
