@@ -18,8 +18,17 @@ import (
 var (
 	buildOnce sync.Once
 	binary    string
+	binDir    string // removed after the tests
 	buildErr  error
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binDir != "" {
+		os.RemoveAll(binDir)
+	}
+	os.Exit(code)
+}
 
 // build compiles provision once, statically (CGO_ENABLED=0).
 func build(t *testing.T) string {
@@ -30,7 +39,7 @@ func build(t *testing.T) string {
 			buildErr = err
 			return
 		}
-		binary = filepath.Join(dir, "provision")
+		binDir, binary = dir, filepath.Join(dir, "provision")
 		goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
 		if _, err := os.Stat(goCmd); err != nil {
 			goCmd = "go"

@@ -29,6 +29,7 @@ func main() {
 	flag.Parse()
 	if *binary == "" {
 		*binary = build()
+		defer os.RemoveAll(filepath.Dir(*binary))
 	}
 	fmt.Printf("| case | wall | CPU (user+sys) | peak RSS |\n|---|---:|---:|---:|\n")
 	for _, c := range strings.Split(*cases, ",") {
