@@ -167,7 +167,7 @@ func (r *runner) emit(e report.Event) {
 	e.V = report.SchemaVersion
 	e.Time = time.Now().UTC()
 	e.Host = r.opts.Host
-	e.Check = r.opts.Check
+	e.Check = r.opts.Check && !e.Applied
 	if e.Type == report.TaskResult {
 		r.counts.Add(e)
 	}

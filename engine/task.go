@@ -207,6 +207,7 @@ func (r *runner) one(ctx context.Context, t *playbook.Task, vars map[string]any,
 	if err := ahead(); err != nil {
 		return finish(report.StatusFailed, err)
 	}
+	ev.Applied = realInCheck
 	if err := task.Apply(ctx, &sys, plan); err != nil {
 		r.addOutput(task, res)
 		return finish(report.StatusFailed, fmt.Errorf("%s: %w", t.Module, err))
