@@ -239,6 +239,10 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
+	if check && !f.check {
+		fmt.Fprintln(e.stderr, "provision: check always checks: --check=false would apply; run provision apply to apply")
+		return exitFailed
+	}
 	if err := f.state.check(); err != nil {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed

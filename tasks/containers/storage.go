@@ -94,6 +94,9 @@ var storageDrivers = []string{"overlay", "vfs", "btrfs", "zfs"}
 
 // Validate checks the arguments without touching the host.
 func (s *Storage) Validate() error {
+	if err := checkUTF8Args(s); err != nil {
+		return err
+	}
 	if s.Driver == "" {
 		s.Driver = "overlay"
 	}
