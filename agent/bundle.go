@@ -49,6 +49,9 @@ type Bundle struct {
 	// host; the controller decides it from the inventory. Nil selects
 	// plays for all, localhost and the host's own name.
 	Plays map[string]bool `json:"plays,omitempty"`
+	// Image runs the host as an image being built (tasks.System.Image):
+	// set by the chroot transport.
+	Image bool `json:"image,omitempty"`
 	// Vaulted are the playbook's decrypted `!vault` values by position
 	// (playbook.Playbook.Vaulted): the host gets the plaintexts it needs,
 	// never the vault password.

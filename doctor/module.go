@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/provision-tool/provision/tasks"
@@ -46,7 +47,10 @@ found, the exact message users would otherwise see, and the fix (a task
 such as ` + "`subid: {user: alice}`" + `, or a command such as ` + "`podman system reset`" + `
 as the user, which doctor never runs). Warnings are reported as task
 warnings, or fail the task with ` + "`fail_on: warn`" + `. Checks that cannot run (no
-podman yet) are skipped and do not fail the task.
+podman yet) are skipped and do not fail the task. When building an image
+(docs/images.md) only the checks that read the image's files run (1, 2, 3,
+4, 6, 7, 8, 16); the others would judge the build machine's kernel or need
+a session, and a warning names them: run ` + "`provision doctor`" + ` after boot.
 
 **Apply** does nothing; it is never called, since the plan is empty.
 
@@ -113,8 +117,14 @@ func (t *Task) Check(ctx context.Context, sys *tasks.System) (tasks.Plan, error)
 	if err := t.Validate(); err != nil {
 		return tasks.Plan{}, err
 	}
-	rep := Run(ctx, sys, t.Options())
+	opts := t.Options()
 	var plan tasks.Plan
+	if sys.Image {
+		if imageChecks(&opts, &plan); len(opts.Checks) == 0 {
+			return plan, nil
+		}
+	}
+	rep := Run(ctx, sys, opts)
 	bad := Report{V: rep.V, Users: rep.Users}
 	for _, r := range rep.Results {
 		switch {
@@ -142,6 +152,28 @@ func (t *Task) Check(ctx context.Context, sys *tasks.System) (tasks.Plan, error)
 		body = body[:i]
 	}
 	return plan, errors.New(head + "\n" + body)
+}
+
+// imageFileChecks are the checks that read only the image's files; the
+// others need the booted host: its kernel, a user session, podman running.
+var imageFileChecks = map[int]bool{1: true, 2: true, 3: true, 4: true, 6: true, 7: true, 8: true, 16: true}
+
+// imageChecks keeps the checks an image being built can answer, and notes
+// the others: they would judge the build machine, not the image.
+func imageChecks(opts *Options, plan *tasks.Plan) {
+	var kept []int
+	var skipped []string
+	for _, id := range opts.Checks {
+		if imageFileChecks[id] {
+			kept = append(kept, id)
+		} else {
+			skipped = append(skipped, strconv.Itoa(id))
+		}
+	}
+	opts.Checks, opts.Smoke = kept, false
+	if len(skipped) > 0 {
+		plan.Warn("image build: doctor checks " + strings.Join(skipped, ", ") + " need the booted host (its kernel, a user session, podman running) and are skipped; run provision doctor after boot")
+	}
 }
 
 // warningText renders a warning result on one line, with its first fix.

@@ -130,3 +130,26 @@ func TestModuleFails(t *testing.T) {
 		t.Errorf("error text:\n%s", msg)
 	}
 }
+
+// In an image being built only the checks that read the image's files
+// run; the rest would judge the build machine and are noted as skipped.
+func TestModuleImageRunsFileChecksOnly(t *testing.T) {
+	h := newHost(t)
+	h.sys.Image = true
+	p, err := (&Task{Checks: []string{"2", "5", "7", "9", "20"}}).Check(context.Background(), h.sys)
+	if err != nil {
+		t.Fatalf("check: %v", err)
+	}
+	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "image build: doctor checks 5, 9, 20 need the booted host") {
+		t.Errorf("warnings %q", p.Warnings)
+	}
+	for _, c := range h.run.Commands() {
+		if strings.HasPrefix(c, "podman") {
+			t.Errorf("ran %s in an image", c)
+		}
+	}
+	p, err = (&Task{Checks: []string{"10"}}).Check(context.Background(), h.sys)
+	if err != nil || len(p.Warnings) != 1 {
+		t.Errorf("only a session check: %v %q", err, p.Warnings)
+	}
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/provision-tool/provision/playbook"
 	"github.com/provision-tool/provision/report"
 	"github.com/provision-tool/provision/tasks"
+	"github.com/provision-tool/provision/tasks/hostfs"
 )
 
 // Options control one run on one host.
@@ -66,10 +67,9 @@ func Run(ctx context.Context, pb *playbook.Playbook, sys *tasks.System, opts Opt
 		return nil, err
 	}
 	defer lock.Release()
-	if sys.Memo == nil {
-		run := *sys
-		run.Memo = &tasks.Memo{}
-		sys = &run
+	sys = perRun(sys)
+	if err := sweepState(sys, opts); err != nil {
+		sys.Logf().Warnf("remove leftover temp files: %v", err)
 	}
 	state, err := loadState(sys, opts.StateDir)
 	if err != nil {
@@ -93,6 +93,34 @@ func Run(ctx context.Context, pb *playbook.Playbook, sys *tasks.System, opts Opt
 		}
 	}
 	return r.counts, nil
+}
+
+// sweepState removes what a killed run left: the modules' leftovers
+// (tasks.Cleanup) and the temp files in the state directory. In check
+// mode nothing is removed.
+func sweepState(sys *tasks.System, opts Options) error {
+	if opts.Check {
+		return nil
+	}
+	for _, err := range tasks.Cleanup(sys) {
+		sys.Logf().Warnf("remove leftovers: %v", err)
+	}
+	return sys.FS().Sweep(opts.StateDir)
+}
+
+// perRun gives sys the Memo and Sweeper of one run, unless it has them.
+func perRun(sys *tasks.System) *tasks.System {
+	if sys.Memo != nil && sys.Sweeper != nil {
+		return sys
+	}
+	run := *sys
+	if run.Memo == nil {
+		run.Memo = &tasks.Memo{}
+	}
+	if run.Sweeper == nil {
+		run.Sweeper = hostfs.NewSweeper(time.Now())
+	}
+	return &run
 }
 
 type runner struct {
@@ -125,6 +153,7 @@ type playRun struct {
 	vars     map[string]any
 	notified map[string]*notification // by handler name
 	order    []string
+	failed   bool // a task of this run failed (ignored or not)
 }
 
 type notification struct {
@@ -138,7 +167,7 @@ func (r *runner) emit(e report.Event) {
 	e.V = report.SchemaVersion
 	e.Time = time.Now().UTC()
 	e.Host = r.opts.Host
-	e.Check = r.opts.Check
+	e.Check = r.opts.Check && !e.Applied
 	if e.Type == report.TaskResult {
 		r.counts.Add(e)
 	}
@@ -148,7 +177,7 @@ func (r *runner) emit(e report.Event) {
 
 // play runs one play; it returns false when the host failed and must stop.
 func (r *runner) play(ctx context.Context, play *playbook.Play) bool {
-	r.emit(report.Event{Type: report.PlayStart, Play: play.Name, Pos: play.Pos.String()})
+	r.emit(report.Event{Type: report.PlayStart, Play: play.Name, Pos: play.Pos.String(), Image: r.sys.Image})
 	pr := &playRun{play: play, notified: map[string]*notification{}}
 	vars, err := r.playVars(play)
 	if err != nil {
@@ -315,16 +344,29 @@ func (r *runner) flush(ctx context.Context, pr *playRun) bool {
 			ok = false
 			break
 		}
-		for _, name := range append([]string{h.Name}, h.Listen...) {
-			delete(pr.notified, name)
-			if !r.opts.Check {
-				if err := r.state.set(r.pbKey, pr.play.Name, name, nil, false); err != nil {
-					r.sys.Logf().Warnf("forget handler %s: %v", name, err)
-				}
-			}
-		}
+		r.handled(pr, h, !hr.failed)
 	}
 	return ok
+}
+
+// handled forgets the notifications of a handler that ran. Only a handler
+// that succeeded is cleared from the persisted state: one that failed
+// (with ignore_errors) stays pending for the next run.
+func (r *runner) handled(pr *playRun, h *playbook.Task, succeeded bool) {
+	upd := map[string]update{}
+	for _, name := range append([]string{h.Name}, h.Listen...) {
+		if name == "" {
+			continue
+		}
+		delete(pr.notified, name)
+		upd[name] = update{}
+	}
+	if r.opts.Check || !succeeded {
+		return
+	}
+	if err := r.state.put(r.pbKey, pr.play.Name, upd); err != nil {
+		r.sys.Logf().Warnf("forget handler %s: %v", h.Name, err)
+	}
 }
 
 func copyVars(m map[string]any) map[string]any {

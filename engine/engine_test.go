@@ -242,3 +242,32 @@ func TestLockHeld(t *testing.T) {
 		t.Fatalf("want ErrLocked with our PID, got %v", err)
 	}
 }
+
+// TestCheckModeFalseIsReportedAsChanged: a check_mode: false task really
+// writes during `provision check`, so it is reported (and counted) as
+// changed, not as pending; the rest of the run stays a check.
+func TestCheckModeFalseIsReportedAsChanged(t *testing.T) {
+	sys, _ := taskstest.New(t)
+	taskstest.WriteFile(t, sys, "/etc/.keep", "")
+	rec, c := runPB(t, sys, `
+- name: p
+  hosts: all
+  tasks:
+    - name: real
+      testfile: {path: /etc/real, content: "x\n"}
+      check_mode: false
+    - name: checked
+      testfile: {path: /etc/checked, content: "y\n"}
+`, Options{Check: true})
+	if c.Changed != 1 || c.Pending != 1 {
+		t.Fatalf("counts %+v (%s)", c, rec.statuses())
+	}
+	for _, e := range rec.events {
+		if e.Type == report.TaskResult && e.Task == "real" && e.Check {
+			t.Errorf("the applied task's result says check: %+v", e)
+		}
+	}
+	if taskstest.ReadFile(t, sys, "/etc/real") != "x\n" || sys.Exists("/etc/checked") {
+		t.Errorf("check_mode: false did not apply, or the checked task did")
+	}
+}

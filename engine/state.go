@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -23,13 +24,17 @@ const (
 )
 
 // pendingHandler is a notification whose handler has not yet succeeded.
-// It is persisted so that a run that fails before its handlers still runs
-// them next time.
+// It is persisted so that a run that fails or is killed before its handlers
+// still runs them next time. Intent marks a notification written ahead of a
+// change that may or may not have happened (the run was killed, or Apply
+// failed, before the engine knew): the next run treats it as pending, so a
+// handler may run once more than strictly needed, never once less.
 type pendingHandler struct {
 	Playbook string    `json:"playbook"`
 	Play     string    `json:"play"`
 	Handler  string    `json:"handler"`
 	Items    []any     `json:"items,omitempty"`
+	Intent   bool      `json:"intent,omitempty"`
 	Since    time.Time `json:"since"`
 }
 
@@ -68,25 +73,51 @@ func (s *stateStore) pending(playbook, play string) []pendingHandler {
 	return out
 }
 
-// set records the handler's pending items (nil items removes it) and saves.
-func (s *stateStore) set(playbook, play, handler string, items []any, pending bool) error {
+// update is the new state of one handler's notification: pending with
+// items (Intent when written ahead of a change), or not pending.
+type update struct {
+	Pending bool
+	Intent  bool
+	Items   []any
+}
+
+// put applies the updates of one play's handlers and saves once.
+func (s *stateStore) put(playbook, play string, upd map[string]update) error {
+	if len(upd) == 0 {
+		return nil
+	}
+	since := map[string]time.Time{}
 	kept := s.st.Pending[:0]
-	var since time.Time
 	for _, p := range s.st.Pending {
-		if p.Playbook == playbook && p.Play == play && p.Handler == handler {
-			since = p.Since
+		if _, ok := upd[p.Handler]; ok && p.Playbook == playbook && p.Play == play {
+			since[p.Handler] = p.Since
 			continue
 		}
 		kept = append(kept, p)
 	}
 	s.st.Pending = kept
-	if pending {
-		if since.IsZero() {
-			since = time.Now().UTC()
+	now := time.Now().UTC()
+	for _, h := range sortedKeys(upd) {
+		u := upd[h]
+		if !u.Pending {
+			continue
 		}
-		s.st.Pending = append(s.st.Pending, pendingHandler{Playbook: playbook, Play: play, Handler: handler, Items: items, Since: since})
+		t, ok := since[h]
+		if !ok {
+			t = now
+		}
+		s.st.Pending = append(s.st.Pending, pendingHandler{Playbook: playbook, Play: play, Handler: h, Items: u.Items, Intent: u.Intent, Since: t})
 	}
 	return s.save()
+}
+
+func sortedKeys(m map[string]update) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func (s *stateStore) save() error {

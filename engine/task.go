@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"strings"
 	"time"
@@ -33,32 +34,44 @@ func (r *runner) task(ctx context.Context, pr *playRun, t *playbook.Task, handle
 	}
 	var results []any
 	ok := true
-	anyChanged := false
+	anyChanged, notified := false, false
+	nt := r.notices(pr, t, items, looped)
 	for i, item := range items {
 		iv, shown := vars, item
 		if looped {
 			iv, shown = r.loopVars(t, vars, item, i)
 		}
-		ev, res := r.attempts(ctx, t, iv, shown, looped, handler)
+		var applied bool
+		ahead := func() error { applied = true; return nt.ahead() }
+		ev, res := r.attempts(ctx, t, iv, shown, looped, handler, ahead)
 		keepFacts(t, iv, pr.vars)
 		ev.Play = pr.play.Name
 		ev.Rescued = ev.Status == report.StatusFailed && !t.IgnoreErrors && t.Rescued()
+		if ev.Status == report.StatusChanged {
+			anyChanged = true
+		}
+		// A failure after Apply began may leave the change made: keep its
+		// notification rather than lose it.
+		if ev.Status == report.StatusChanged || ev.Status == report.StatusFailed && applied && nt.written {
+			notified = true
+			r.notify(pr, t, item, looped)
+		}
 		r.emit(ev)
 		if looped {
 			res["item"] = item
-			results = append(results, res)
+			results = append(results, compact(res))
 		} else if t.Register != "" {
 			pr.vars[t.Register] = res
 		}
-		if ev.Status == report.StatusChanged {
-			anyChanged = true
-			r.notify(pr, t, item, looped)
-		}
-		if ev.Status == report.StatusFailed && !t.IgnoreErrors {
-			ok = false
-			break
+		if ev.Status == report.StatusFailed {
+			pr.failed = true
+			if !t.IgnoreErrors {
+				ok = false
+				break
+			}
 		}
 	}
+	nt.settle(notified)
 	if looped && t.Register != "" {
 		pr.vars[t.Register] = map[string]any{"changed": anyChanged, "results": results, "failed": !ok}
 	}
@@ -111,6 +124,8 @@ func (r *runner) loopItems(t *playbook.Task, vars map[string]any) ([]any, error)
 	return nil, posErr(t.Pos.File, t.Loop, fmt.Errorf("loop: expected a list, got %s", playbook.Stringify(v)))
 }
 
+// notify records in memory that the task notified its handlers; the
+// task's notices persist it.
 func (r *runner) notify(pr *playRun, t *playbook.Task, item any, looped bool) {
 	for _, h := range t.Notify {
 		n := pr.notify(h)
@@ -120,11 +135,6 @@ func (r *runner) notify(pr *playRun, t *playbook.Task, item any, looped bool) {
 				// A no_log task's items, and items holding a vault
 				// secret, stay in memory, never in the state file.
 				n.persist = append(n.persist, item)
-			}
-		}
-		if !r.opts.Check {
-			if err := r.state.set(r.pbKey, pr.play.Name, h, dedupe(n.persist), true); err != nil {
-				r.sys.Logf().Warnf("persist notification of %s: %v", h, err)
 			}
 		}
 	}
@@ -143,7 +153,8 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 // one runs one iteration of a task and returns its result event and the
 // value registered for it.
-func (r *runner) one(ctx context.Context, t *playbook.Task, vars map[string]any, item any, looped, handler bool) (report.Event, map[string]any) {
+// ahead is called before Apply; its error fails the item unchanged.
+func (r *runner) one(ctx context.Context, t *playbook.Task, vars map[string]any, item any, looped, handler bool, ahead func() error) (report.Event, map[string]any) {
 	start := time.Now()
 	ev := report.Event{Type: report.TaskResult, Task: t.DisplayName(), Module: t.Module, Pos: t.Pos.String(), Handler: handler}
 	if looped {
@@ -219,6 +230,10 @@ func (r *runner) one(ctx context.Context, t *playbook.Task, vars map[string]any,
 		}
 		return finish(report.StatusChanged, nil)
 	}
+	if err := ahead(); err != nil {
+		return finish(report.StatusFailed, err)
+	}
+	ev.Applied = realInCheck
 	if err := task.Apply(ctx, &sys, plan); err != nil {
 		r.addOutput(task, res)
 		return finish(report.StatusFailed, fmt.Errorf("%s: %w", t.Module, err))
@@ -322,4 +337,36 @@ func (a asUser) Run(ctx context.Context, c tasks.Cmd) (tasks.Result, error) {
 		c.User = a.user
 	}
 	return a.Runner.Run(ctx, c)
+}
+
+// maxKept bounds the before and after texts a loop item's registered
+// result keeps: a loop over a huge file must not hold every item's copy
+// of it. The event (and so the report and --diff) has them in full.
+const maxKept = 64 << 10
+
+// compact returns res with file contents over maxKept replaced by their
+// size and SHA-256 digest.
+func compact(res map[string]any) map[string]any {
+	changes, _ := res["changes"].([]tasks.Change)
+	var out []tasks.Change
+	for i, c := range changes {
+		if len(c.Before) <= maxKept && len(c.After) <= maxKept {
+			continue
+		}
+		if out == nil {
+			out = append([]tasks.Change(nil), changes...)
+		}
+		out[i].Before, out[i].After = digest(c.Before), digest(c.After)
+	}
+	if out != nil {
+		res["changes"] = out
+	}
+	return res
+}
+
+func digest(s string) string {
+	if len(s) <= maxKept {
+		return s
+	}
+	return fmt.Sprintf("(%d bytes, sha256 %x)", len(s), sha256.Sum256([]byte(s)))
 }

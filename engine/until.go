@@ -13,8 +13,8 @@ import (
 // false, as Ansible's until / retries / delay do. The condition sees the
 // result under the task's register name. A task still short of it after
 // its retries fails. In check mode the task is checked once.
-func (r *runner) attempts(ctx context.Context, t *playbook.Task, vars map[string]any, item any, looped, handler bool) (report.Event, map[string]any) {
-	ev, res := r.one(ctx, t, vars, item, looped, handler)
+func (r *runner) attempts(ctx context.Context, t *playbook.Task, vars map[string]any, item any, looped, handler bool, ahead func() error) (report.Event, map[string]any) {
+	ev, res := r.one(ctx, t, vars, item, looped, handler, ahead)
 	realInCheck := t.CheckMode != nil && !*t.CheckMode
 	if t.Until == nil || ev.Status == report.StatusSkipped || r.opts.Check && !realInCheck {
 		// In check mode nothing ran that could make the condition hold.
@@ -44,7 +44,7 @@ func (r *runner) attempts(ctx context.Context, t *playbook.Task, vars map[string
 			return ev, res
 		case <-time.After(time.Duration(delay) * time.Second):
 		}
-		ev, res = r.one(ctx, t, vars, item, looped, handler)
+		ev, res = r.one(ctx, t, vars, item, looped, handler, ahead)
 	}
 }
 

@@ -34,6 +34,12 @@ type accounts struct {
 	group  cachedFile
 	users  []User
 	groups []Group
+	// Indexes of users and groups by name and by id (the first entry
+	// wins, as getpwnam does), built once per read of the file.
+	userIdx  map[string]int
+	uidIdx   map[int64]int
+	groupIdx map[string]int
+	gidIdx   map[int64]int
 }
 
 type cachedFile struct {
@@ -68,9 +74,13 @@ func (c *cachedFile) fresh(path string) (bool, error) {
 
 // Users returns the local users from /etc/passwd.
 func (f *Facts) Users() ([]User, error) {
+	f.acct.mu.Lock()
+	defer f.acct.mu.Unlock()
+	return f.usersLocked()
+}
+
+func (f *Facts) usersLocked() ([]User, error) {
 	a := &f.acct
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	p := f.path("/etc/passwd")
 	ok, err := a.passwd.fresh(p)
 	if err != nil {
@@ -82,15 +92,20 @@ func (f *Facts) Users() ([]User, error) {
 			a.passwd.valid = false
 			return nil, err
 		}
+		a.userIdx, a.uidIdx = index(a.users, func(u User) (string, int64) { return u.Name, u.UID })
 	}
 	return a.users, nil
 }
 
 // Groups returns the local groups from /etc/group.
 func (f *Facts) Groups() ([]Group, error) {
+	f.acct.mu.Lock()
+	defer f.acct.mu.Unlock()
+	return f.groupsLocked()
+}
+
+func (f *Facts) groupsLocked() ([]Group, error) {
 	a := &f.acct
-	a.mu.Lock()
-	defer a.mu.Unlock()
 	p := f.path("/etc/group")
 	ok, err := a.group.fresh(p)
 	if err != nil {
@@ -102,30 +117,60 @@ func (f *Facts) Groups() ([]Group, error) {
 			a.group.valid = false
 			return nil, err
 		}
+		a.groupIdx, a.gidIdx = index(a.groups, func(g Group) (string, int64) { return g.Name, g.GID })
 	}
 	return a.groups, nil
 }
 
-// LookupUser finds a user by name, or by numeric UID when name is a number.
-func (f *Facts) LookupUser(name string) (User, bool) {
-	users, _ := f.Users()
-	uid, numErr := strconv.ParseInt(name, 10, 64)
-	for _, u := range users {
-		if u.Name == name || numErr == nil && u.UID == uid {
-			return u, true
+// index maps each name and id in list to the position of its first entry.
+func index[T any](list []T, key func(T) (string, int64)) (map[string]int, map[int64]int) {
+	byName, byID := make(map[string]int, len(list)), make(map[int64]int, len(list))
+	for i, e := range list {
+		name, id := key(e)
+		if _, dup := byName[name]; !dup {
+			byName[name] = i
 		}
+		if _, dup := byID[id]; !dup {
+			byID[id] = i
+		}
+	}
+	return byName, byID
+}
+
+// lookup finds name in an index, then, when it is a number, the id.
+func lookup(name string, byName map[string]int, byID map[int64]int) (int, bool) {
+	if i, ok := byName[name]; ok {
+		return i, true
+	}
+	if id, err := strconv.ParseInt(name, 10, 64); err == nil {
+		i, ok := byID[id]
+		return i, ok
+	}
+	return 0, false
+}
+
+// LookupUser finds a user by name, or by numeric UID when name is a number.
+// It uses an index built once per read of /etc/passwd.
+func (f *Facts) LookupUser(name string) (User, bool) {
+	a := &f.acct
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	users, _ := f.usersLocked()
+	if i, ok := lookup(name, a.userIdx, a.uidIdx); ok && i < len(users) {
+		return users[i], true
 	}
 	return User{}, false
 }
 
 // LookupGroup finds a group by name, or by numeric GID when name is a number.
+// It uses an index built once per read of /etc/group.
 func (f *Facts) LookupGroup(name string) (Group, bool) {
-	groups, _ := f.Groups()
-	gid, numErr := strconv.ParseInt(name, 10, 64)
-	for _, g := range groups {
-		if g.Name == name || numErr == nil && g.GID == gid {
-			return g, true
-		}
+	a := &f.acct
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	groups, _ := f.groupsLocked()
+	if i, ok := lookup(name, a.groupIdx, a.gidIdx); ok && i < len(groups) {
+		return groups[i], true
 	}
 	return Group{}, false
 }

@@ -12,6 +12,9 @@ import (
 const (
 	ConnSSH   = "ssh"   // one OpenSSH client process per host
 	ConnLocal = "local" // this machine, no SSH
+	// ConnChroot is an image tree on this machine (ansible_host is its
+	// path): the agent runs chrooted in it (transport.Chroot).
+	ConnChroot = "chroot"
 )
 
 // Connection says how to reach a host. It is resolved from the host's
@@ -46,6 +49,9 @@ type Connection struct {
 // String renders the connection for messages and listings, such as
 // "ssh deploy@10.0.0.1:2222 key=~/.ssh/id become=root".
 func (c Connection) String() string {
+	if c.Type == ConnChroot {
+		return "chroot " + c.Host
+	}
 	if c.Type == ConnLocal {
 		s := "local"
 		if c.Become {
@@ -88,6 +94,7 @@ var connTypes = map[string]string{
 	"ansible.builtin.ssh": ConnSSH, "ansible.legacy.ssh": ConnSSH,
 	"ansible.builtin.paramiko_ssh": ConnSSH, "ansible.legacy.paramiko_ssh": ConnSSH,
 	"local": ConnLocal, "ansible.builtin.local": ConnLocal, "ansible.legacy.local": ConnLocal,
+	"chroot": ConnChroot, "community.general.chroot": ConnChroot,
 }
 
 // resolveConnection returns the connection, notes worth a warning, and the
@@ -128,8 +135,8 @@ func resolveConnection(name string, vars map[string]any, pos map[string]Pos) (Co
 			t, known := connTypes[s]
 			switch {
 			case !known:
-				names := []string{"ssh", "local", "smart", "paramiko"}
-				fail(k, "unsupported connection %q: provision connects with ssh or local%s", s, suggest(s, names))
+				names := []string{"ssh", "local", "chroot", "smart", "paramiko"}
+				fail(k, "unsupported connection %q: provision connects with ssh, local or chroot%s", s, suggest(s, names))
 			case strings.Contains(s, "paramiko"):
 				notes = append(notes, fmt.Sprintf("ansible_connection %q is run with the OpenSSH client (ssh): provision has no paramiko", s))
 				c.Type = t
@@ -177,6 +184,9 @@ func resolveConnection(name string, vars map[string]any, pos map[string]Pos) (Co
 		if s, ok := str(k, v); ok && s != "sudo" && s != "ansible.builtin.sudo" {
 			fail(k, "provision becomes another user with sudo only, found %q", s)
 		}
+	}
+	if c.Type == ConnChroot && !filepath.IsAbs(c.Host) {
+		fail("ansible_host", "a chroot connection needs ansible_host set to the image tree's absolute path, found %q", c.Host)
 	}
 	if len(errs) > 0 {
 		return c, notes, errs.Sort()

@@ -269,7 +269,7 @@ func TestConnectionFromVars(t *testing.T) {
 		t.Errorf("defaults: got %+v, %v", c, err)
 	}
 	_, err = ConnectionFromVars("web1", map[string]any{"ansible_port": 0, "ansible_connection": "winrm"})
-	want2 := "host web1: ansible_connection: unsupported connection \"winrm\": provision connects with ssh or local\n" +
+	want2 := "host web1: ansible_connection: unsupported connection \"winrm\": provision connects with ssh, local or chroot\n" +
 		"host web1: ansible_port: want a port number from 1 to 65535, found the number 0"
 	if err == nil || err.Error() != want2 {
 		t.Errorf("errors: got %v, want %s", err, want2)

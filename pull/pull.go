@@ -57,6 +57,10 @@ type Options struct {
 	// StateDir and LockFile, when set, are passed to every run
 	// (--state-dir, --lock-file); "" keeps the defaults.
 	StateDir, LockFile string
+	// Image installs into an image being built: Binary and Playbook (paths
+	// on the machine that builds it) are copied into the image at
+	// ImageBinary and ImagePlaybookDir, and the units name those copies.
+	Image bool
 }
 
 // Result is what Install or Remove did.
@@ -175,19 +179,24 @@ func quoteExec(a string) string {
 // timer (after the one daemon-reload the service module does). It refuses
 // a binary or playbook that anyone but root could change (checkTrusted).
 func Install(ctx context.Context, sys *tasks.System, o Options) (Result, error) {
-	service, timer, err := Units(o)
-	if err != nil {
-		return Result{}, err
-	}
+	var res Result
 	if err := o.normalize(); err != nil {
-		return Result{}, err
+		return res, err
+	}
+	if o.Image {
+		if err := placeInImage(ctx, sys, &res, &o); err != nil {
+			return res, err
+		}
 	}
 	for _, f := range [][2]string{{"binary", o.Binary}, {"playbook", o.Playbook}} {
 		if err := checkTrusted(sys, f[0], f[1]); err != nil {
-			return Result{}, err
+			return res, err
 		}
 	}
-	var res Result
+	service, timer, err := Units(o)
+	if err != nil {
+		return res, err
+	}
 	if _, err := converge(ctx, sys, &res, &systemd.Unit{Name: ServiceName, Content: &service}); err != nil {
 		return res, err
 	}

@@ -51,7 +51,10 @@ type Event struct {
 	// Item is the loop item this result is for, when the task loops.
 	Item any `json:"item,omitempty"`
 	// Check is true when nothing was applied (check mode).
-	Check    bool           `json:"check,omitempty"`
+	Check bool `json:"check,omitempty"`
+	// Applied marks a task result whose changes were made although the
+	// run is in check mode (check_mode: false): it is not a check result.
+	Applied  bool           `json:"-"`
 	Status   string         `json:"status,omitempty"`
 	Changes  []tasks.Change `json:"changes,omitempty"`
 	Warnings []string       `json:"warnings,omitempty"`
@@ -60,7 +63,10 @@ type Event struct {
 	Msg string `json:"msg,omitempty"`
 	// Rescued marks a failure that a block's rescue handles: counted as
 	// rescued, not failed.
-	Rescued    bool               `json:"rescued,omitempty"`
+	Rescued bool `json:"rescued,omitempty"`
+	// Image is set on play_start when the host is an image being built:
+	// nothing is started or applied live.
+	Image      bool               `json:"image,omitempty"`
 	DurationMS float64            `json:"duration_ms,omitempty"`
 	Recap      map[string]*Counts `json:"recap,omitempty"`
 }

@@ -72,6 +72,9 @@ func (h *Human) Emit(e Event) {
 		if e.Check {
 			mode = " (check mode: nothing will be changed)"
 		}
+		if e.Image {
+			mode += " (image build: nothing is started or applied live; settings take effect at boot)"
+		}
 		fmt.Fprintf(&b, "%s%s\n", h.paint(bold, "PLAY "+e.Play), mode)
 	case TaskResult:
 		h.result(&b, e)

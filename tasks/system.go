@@ -34,6 +34,14 @@ type System struct {
 	// Memo is shared by the tasks of one run on this host; the engine
 	// sets it. Nil (in unit tests) stores nothing.
 	Memo *Memo
+	// Image is true when the host is an image being built (--image, a
+	// container build step, a chroot, --root): nothing runs in it yet. Modules
+	// persist state and never start, reload or apply anything live: units
+	// are enabled by link, sysctl values only written, no user sessions.
+	Image bool
+	// Sweeper removes the temp files a killed run left in the directories
+	// this run writes in; the engine sets one per run, under its lock.
+	Sweeper *hostfs.Sweeper
 }
 
 // Logger is the small logging interface modules and the engine use.
@@ -62,7 +70,7 @@ func (s *System) Logf() Logger {
 // every module reads and writes host files through it (or through the
 // System methods below, which use it). See package hostfs for the rules.
 func (s *System) FS() hostfs.FS {
-	return hostfs.FS{Root: s.Root}
+	return hostfs.FS{Root: s.Root, Sweeper: s.Sweeper}
 }
 
 // Path maps an absolute host path to the path under Root, with every

@@ -53,6 +53,14 @@ type Options struct {
 	NspawnArgs []string
 	// BootTimeout bounds the wait for sshd (default 90s).
 	BootTimeout time.Duration
+	// Prepare runs once the guest's root is mounted and prepared
+	// (hostname, keys, network) and before systemd-nspawn starts: a test
+	// builds the image there, from outside (Root() is the tree).
+	Prepare func(h *Host) error
+	// HomeFromImage copies the image's /home into the directory bound on
+	// the guest's /home (after Prepare), as a /home partition seeded from
+	// the image: users created while building the image keep their homes.
+	HomeFromImage bool
 }
 
 // Host is one booted guest.
@@ -203,6 +211,16 @@ func (h *Host) create(p kindPaths, addr, gw string, opts Options, netArgs []stri
 	}
 	if err := h.prep(addr, gw); err != nil {
 		return fmt.Errorf("prepare rootfs: %w", err)
+	}
+	if opts.Prepare != nil {
+		if err := opts.Prepare(h); err != nil {
+			return fmt.Errorf("build the image (Options.Prepare): %w", err)
+		}
+	}
+	if opts.HomeFromImage {
+		if err := run("cp", "-a", filepath.Join(h.root, "home")+"/.", h.home+"/"); err != nil {
+			return fmt.Errorf("seed /home from the image: %w", err)
+		}
 	}
 	args := []string{"-b", "-D", h.root, "-M", h.Name, "--register=no", "--keep-unit",
 		"--console=read-only", "--system-call-filter=@keyring",
@@ -734,4 +752,35 @@ func (h *Host) AuthorizeUser(tb testing.TB, user string) {
 
 func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// ImageTree mounts a fresh overlay of kind's cached rootfs, not booted,
+// and returns its path: a tree to build an image in from outside. It is
+// unmounted when the test ends.
+func ImageTree(tb testing.TB, kind Kind) string {
+	tb.Helper()
+	p := ready(tb, kind)
+	dir, err := os.MkdirTemp(hs.mem, "tree-")
+	if err != nil {
+		tb.Fatalf("testhost: %v", err)
+	}
+	root := filepath.Join(dir, "root")
+	for _, d := range []string{"upper", "work", "root"} {
+		if err := os.Mkdir(filepath.Join(dir, d), 0o755); err != nil {
+			tb.Fatalf("testhost: %v", err)
+		}
+	}
+	o := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", p.lower, filepath.Join(dir, "upper"), filepath.Join(dir, "work"))
+	if err := unix.Mount("overlay", root, "overlay", 0, o); err != nil {
+		tb.Fatalf("testhost: mount overlay on %s: %v", root, err)
+	}
+	tb.Cleanup(func() {
+		if err := unmount(root); err != nil {
+			tb.Errorf("testhost: %v", err)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			tb.Errorf("testhost: remove %s: %v", dir, err)
+		}
+	})
+	return root
 }

@@ -68,6 +68,8 @@ type Local struct {
 	Root string
 	// Runner overrides the command runner (tests).
 	Runner tasks.Runner
+	// Image runs the host as an image being built (tasks.System.Image).
+	Image bool
 }
 
 // The state paths of a run (pending handlers, the run lock) come from the
@@ -81,7 +83,7 @@ func (l Local) Run(ctx context.Context, t Target, job *Job, sink report.Sink) Re
 		runner = tasks.ExecRunner{Facts: fx}
 	}
 	sys := &tasks.System{Root: l.Root, Runner: runner, Facts: fx, SourceDir: job.Playbook.Dir,
-		Log: report.NewLogger(stderrOf(sink), job.Verbose)}
+		Log: report.NewLogger(stderrOf(sink), job.Verbose), Image: l.Image}
 	b := job.Bundle
 	opts := engine.Options{Host: t.Name, Check: b.Check, NoVerify: b.NoVerify, Tags: b.Tags, SkipTags: b.SkipTags,
 		HostVars: t.Vars, ExtraVars: b.ExtraVars, PlaybookID: b.PlaybookID, Sink: sink,

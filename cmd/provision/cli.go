@@ -88,6 +88,15 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		// The host side of a remote run, started by the controller over SSH.
 		graceful.Store(true)
 		return agent.Serve(ctx, stdin, stdout, stderr)
+	case transport.ChrootHelper:
+		// The inside of a chroot run, started by transport.Chroot.
+		if len(rest) != 2 {
+			fmt.Fprintln(stderr, "provision: chroot-agent is internal: started by provision apply --chroot")
+			return exitFailed
+		}
+		err := transport.ChrootExec(rest[0], rest[1])
+		fmt.Fprintf(stderr, "provision: %v\n", err)
+		return exitFailed
 	case "version", "--version":
 		fmt.Fprintln(stdout, "provision", version)
 		return exitOK
@@ -169,7 +178,8 @@ func nonDefault(v, def string) string {
 type applyFlags struct {
 	state                          statePaths
 	check, diff, noVerify, verbose bool
-	output, root                   string
+	output, root, chroot           string
+	image                          imageFlag
 	tags, skipTags                 listFlag
 	extra                          extraVars
 	inventories                    inventoryFlag
@@ -209,6 +219,8 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 	fs.BoolVar(&f.listHosts, "list-hosts", false, "print the hosts each play would run on, and exit")
 	fs.BoolVar(&f.askBecomePass, "ask-become-pass", false, "ask for the sudo password of the login user on remote hosts")
 	fs.BoolVar(&f.askBecomePass, "K", false, "short for --ask-become-pass")
+	fs.Var(&f.image, "image", "build an image: nothing is started or applied live (default: detected, see docs/images.md; --image=false: a live host)")
+	fs.StringVar(&f.chroot, "chroot", "", "provision the image tree at this directory from outside: the agent runs chrooted in it, with the image's own tools")
 	fs.StringVar(&f.vaultPasswordFile, "vault-password-file", os.Getenv("ANSIBLE_VAULT_PASSWORD_FILE"), "file holding the ansible-vault password that decrypts the playbook's !vault values")
 	f.state.register(fs)
 	fs.Usage = func() {
@@ -225,6 +237,10 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 	}
 	if err := f.check1(); err != nil {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
+		return exitFailed
+	}
+	if check && !f.check {
+		fmt.Fprintln(e.stderr, "provision: check always checks: --check=false would apply; run provision apply to apply")
 		return exitFailed
 	}
 	if err := f.state.check(); err != nil {

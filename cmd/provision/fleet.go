@@ -72,7 +72,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		StateDir: f.state.dir, LockPath: f.state.lock,
 	}}
 	job.Match = inv.Match
-	if len(f.inventories) > 0 {
+	if len(f.inventories) > 0 || f.chroot != "" {
 		remote := false
 		for _, t := range targets {
 			remote = remote || t.Connection != "local"
@@ -98,9 +98,12 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 			live.Run(250 * time.Millisecond)
 		}
 	}
-	local := transport.Local{Root: root}
+	local := transport.Local{Root: root, Image: root != "/"}
 	if root != "/" {
 		local.Runner = noRunner{root: root}
+	} else if img, why := f.image.decide(); img {
+		local.Image = true
+		fmt.Fprintf(e.stderr, "provision: image mode: %s\n", why)
 	}
 	ssh := &transport.SSH{Binaries: &transport.Binaries{}, ControlDir: transport.DefaultControlDir(), StateDir: f.state.dir}
 
@@ -135,8 +138,11 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 			res := transport.Result{Counts: &report.Counts{}, Err: t.err}
 			if t.err == nil {
 				var tr transport.Transport = ssh
-				if t.Connection == "local" {
+				switch t.Connection {
+				case "local":
 					tr = local
+				case inventory.ConnChroot:
+					tr = &transport.Chroot{}
 				}
 				res = tr.Run(ctx, t.Target, job, sink)
 			}
@@ -191,6 +197,9 @@ var errListed = errors.New("hosts listed")
 // targets resolves the hosts to run on: with -i those of the inventory,
 // else this machine, named localhost, for the plays that select it.
 func (e *env) targets(pb *playbook.Playbook, f *applyFlags, root string) (*inventory.Inventory, []target, error) {
+	if f.chroot != "" {
+		return e.chrootTargets(pb, f, root)
+	}
 	if len(f.inventories) == 0 {
 		return e.localTargets(pb, f)
 	}

@@ -28,6 +28,8 @@ func (e *env) pullCmd(ctx context.Context, args []string) int {
 	remove := fs.Bool("remove", false, "remove the timer and its service")
 	once := fs.Bool("once", false, "run the playbook once now, as the timer does, logging to the journal under systemd")
 	root := fs.String("root", "/", "install into the image rooted here (enable by symlink; nothing is started)")
+	var image imageFlag
+	fs.Var(&image, "image", "install into the image being built here: provision and the playbook are copied into it (implied by --root; default: detected, see docs/images.md)")
 	var state statePaths
 	state.register(fs)
 	fs.Usage = func() {
@@ -58,7 +60,11 @@ func (e *env) pullCmd(ctx context.Context, args []string) int {
 	if rootAbs != "/" {
 		runner = noRunner{root: rootAbs}
 	}
-	sys := &tasks.System{Root: rootAbs, Runner: runner, Facts: fx}
+	sys := &tasks.System{Root: rootAbs, Runner: runner, Facts: fx, Image: rootAbs != "/"}
+	if img, why := image.decide(); rootAbs == "/" && img && !*once {
+		sys.Image = true
+		fmt.Fprintf(e.stderr, "provision: image mode: %s\n", why)
+	}
 
 	switch {
 	case *remove:
@@ -101,7 +107,7 @@ func (e *env) pullCmd(ctx context.Context, args []string) int {
 		return exitFailed
 	}
 	res, err := pull.Install(ctx, sys, pull.Options{Playbook: abs, Every: *every, Check: *check,
-		StateDir: state.nonDefaultDir(), LockFile: state.nonDefaultLock()})
+		StateDir: state.nonDefaultDir(), LockFile: state.nonDefaultLock(), Image: sys.Image})
 	return e.pullResult(res, err, "installed")
 }
 

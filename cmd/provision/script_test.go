@@ -38,8 +38,12 @@ func TestScripts(t *testing.T) {
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {
-			if cond == "root" {
+			switch cond {
+			case "root":
 				return os.Geteuid() == 0, nil
+			case "systemd":
+				st, err := os.Stat("/run/systemd/system")
+				return err == nil && st.IsDir(), nil
 			}
 			return false, nil
 		},

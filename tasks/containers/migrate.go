@@ -33,6 +33,11 @@ and /etc/subgid only take effect once it is gone. ` + "`podman system migrate`" 
 run as the user, stops the user's containers and kills the pause process, so
 the next podman command builds a fresh namespace from the files.
 
+When building an image (docs/images.md) the task plans nothing and says
+why: no user session has run podman in an image, so there is no pause
+process and no namespace to be stale; the first podman after boot builds
+its namespace from the ranges the image was given.
+
 Check is exact rather than a blind command. It reads the pause process ID
 from /run/user/UID/libpod/tmp/pause.pid, checks the process is alive and
 belongs to the user (/proc/PID/status), and compares /proc/PID/uid_map and
@@ -227,6 +232,13 @@ func (m *PodmanMigrate) Check(_ context.Context, sys *tasks.System) (tasks.Plan,
 	var p tasks.Plan
 	if err := m.Validate(); err != nil {
 		return p, err
+	}
+	if sys.Image {
+		// No user session has run podman in an image being built, so no
+		// user namespace exists to be stale: the first podman after boot
+		// creates it from the subid files.
+		p.Warn(fmt.Sprintf("image build: no podman session of %s runs here; its first podman after boot reads the new ranges, nothing to migrate", m.User))
+		return p, nil
 	}
 	u, ok := sys.Facts.LookupUser(m.User)
 	if !ok {

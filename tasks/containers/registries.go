@@ -108,6 +108,9 @@ drop-ins entirely for that user.`,
 
 // Validate checks the arguments without touching the host.
 func (r *Registries) Validate() error {
+	if err := checkUTF8Args(r); err != nil {
+		return err
+	}
 	if r.Path == "" {
 		r.Path = DefaultRegistriesDropIn
 	}

@@ -62,7 +62,10 @@ the kernel lacks native rootless overlay (older than 5.13, e.g. RHEL 8's
 4.18) and otherwise makes sure no mount program is configured, since native
 overlay is faster. ` + "`none`" + ` or "" always removes it (also the legacy
 [storage.options] spelling, which podman still honours); a path sets it. With
-a driver other than overlay, auto leaves mount_program alone.
+a driver other than overlay, auto leaves mount_program alone. When building
+an image (docs/images.md) auto decides for the kernel the image will boot,
+assumed 5.13 or newer, never for the build machine's kernel, and the plan
+says so; name the mount program for images that boot older kernels.
 
 Check computes the edited file and reports one change per key whose
 effective value differs (field storage.driver and so on) plus the file
@@ -91,6 +94,9 @@ var storageDrivers = []string{"overlay", "vfs", "btrfs", "zfs"}
 
 // Validate checks the arguments without touching the host.
 func (s *Storage) Validate() error {
+	if err := checkUTF8Args(s); err != nil {
+		return err
+	}
 	if s.Driver == "" {
 		s.Driver = "overlay"
 	}
@@ -178,7 +184,7 @@ func (s *Storage) keys(sys *tasks.System) []storageKey {
 	switch mp {
 	case "auto":
 		if s.Driver == "overlay" {
-			if !sys.Facts.KernelAtLeast(5, 13) {
+			if !sys.Image && !sys.Facts.KernelAtLeast(5, 13) {
 				mpKey.want = str(FuseOverlayfs)
 			}
 			ks = append(ks, mpKey)
@@ -276,6 +282,9 @@ func (s *Storage) Check(_ context.Context, sys *tasks.System) (tasks.Plan, error
 		return p, fmt.Errorf("parse %s: %w", source, err)
 	}
 	keys := s.keys(sys)
+	if sys.Image && s.Driver == "overlay" && (s.MountProgram == nil || *s.MountProgram == "auto") {
+		p.Warn("image build: mount_program auto is decided for the kernel the image will boot, assumed 5.13 or newer (native rootless overlay), not for this machine's kernel; set mount_program: " + FuseOverlayfs + " for images that boot older kernels")
+	}
 	for _, k := range keys {
 		for i := 1; i < len(k.path); i++ {
 			if v, ok := lookupTOML(doc, k.path[:i]); ok {

@@ -34,6 +34,7 @@ type stmt struct {
 	indent     string   // keyval: leading blanks
 	comment    string   // keyval on one line: its trailing comment, with the blanks before it
 	multiLine  bool     // keyval: the value spans lines
+	valStart   int      // keyval: offset of the value
 }
 
 func (s stmt) path() []string {
@@ -60,6 +61,9 @@ func hasPathPrefix(p, prefix []string) bool {
 // is valid TOML (callers decode it first) and reports what it cannot
 // follow.
 func parseStmts(text string) ([]stmt, error) {
+	if err := checkUTF8Text(text); err != nil {
+		return nil, err
+	}
 	var out []stmt
 	var table []string
 	inArray := false
@@ -118,7 +122,7 @@ func parseStmts(text string) ([]stmt, error) {
 				return nil, fmt.Errorf("line %d: %w", line, err)
 			}
 			s := stmt{kind: stmtKeyVal, start: pos, end: end, table: table, array: inArray,
-				key: parts, keyText: keyText, indent: indent}
+				key: parts, keyText: keyText, indent: indent, valStart: skipBlanks(text, j+1)}
 			body := strings.TrimSuffix(text[pos:end], "\n")
 			s.multiLine = strings.Contains(body, "\n")
 			if !s.multiLine && comment >= 0 {
@@ -343,6 +347,9 @@ func lineEnding(text string, s stmt) string {
 // its table (after a commented-out example of it, or after the table's
 // last key), and a missing table is appended at the end of the file.
 func setTOMLString(text string, path []string, value string) (string, error) {
+	if err := checkUTF8("value", value); err != nil {
+		return "", err
+	}
 	stmts, err := parseStmts(text)
 	if err != nil {
 		return "", err
@@ -357,6 +364,9 @@ func setTOMLString(text string, path []string, value string) (string, error) {
 			}
 			return text[:s.start] + line + nl + text[s.end:], nil
 		}
+	}
+	if s, ok := inlineOwner(text, stmts, path); ok {
+		return setInline(text, s.valStart, path[len(s.path()):], value)
 	}
 	table, key := path[:len(path)-1], path[len(path)-1]
 	eol := "\n"
@@ -426,8 +436,16 @@ func removeTOMLKey(text string, path []string) (string, error) {
 	}
 	for i := len(stmts) - 1; i >= 0; i-- {
 		s := stmts[i]
-		if s.kind == stmtKeyVal && !s.array && samePath(s.path(), path) {
+		if s.kind != stmtKeyVal || s.array {
+			continue
+		}
+		switch p := s.path(); {
+		case samePath(p, path):
 			text = text[:s.start] + text[s.end:]
+		case len(p) < len(path) && hasPathPrefix(path, p) && isInline(text, s.valStart):
+			if text, err = removeInline(text, s.valStart, path[len(p):]); err != nil {
+				return "", err
+			}
 		}
 	}
 	return text, nil

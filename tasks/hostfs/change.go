@@ -44,22 +44,63 @@ func (f FS) Chown(p string, uid, gid int, mode *fs.FileMode) error {
 		return err
 	}
 	defer unix.Close(fd)
-	if err := fchownMaybe(fd, uid, gid); err != nil {
+	if err := setAttrs(fd, &st, uid, gid, mode); err != nil {
 		return &fs.PathError{Op: "chown", Path: w.join(name), Err: err}
 	}
-	if mode != nil {
-		if err := unix.Fchmod(fd, unixMode(*mode)); err != nil {
-			return &fs.PathError{Op: "chmod", Path: w.join(name), Err: err}
+	return nil
+}
+
+// attrStep is called after each step of setAttrs; tests observe the
+// intermediate states with it.
+var attrStep = func(fd int) {}
+
+// setAttrs changes the owner and mode of the open file fd, whose stat is
+// st, in an order that never passes through a state more permissive than
+// both the old and the new: when the owner changes, the mode first drops
+// to the bits old and new share (so the new owner never gets the old,
+// wider mode, nor the old owner the new one), then the owner changes,
+// then the mode is set (chown also clears setuid and setgid bits).
+func setAttrs(fd int, st *unix.Stat_t, uid, gid int, mode *fs.FileMode) error {
+	defer attrStep(fd)
+	old := st.Mode &^ unix.S_IFMT
+	chown := os.Geteuid() == 0 && (uid >= 0 && uint32(uid) != st.Uid || gid >= 0 && uint32(gid) != st.Gid)
+	if chown && mode != nil {
+		if shared := old & unixMode(*mode); shared != old {
+			if err := unix.Fchmod(fd, shared); err != nil {
+				return err
+			}
+			attrStep(fd)
 		}
 	}
-	return nil
+	if chown {
+		if err := unix.Fchown(fd, uid, gid); err != nil {
+			return err
+		}
+		attrStep(fd)
+	}
+	if mode == nil || !chown && unixMode(*mode) == old {
+		return nil
+	}
+	return unix.Fchmod(fd, unixMode(*mode))
 }
 
 // chownSpecial changes a fifo, socket or device by name in the held
 // directory: it was just seen not to be a link, and nobody else can
 // replace it in a directory the walk trusts.
 func (w *walk) chownSpecial(name string, uid, gid int, mode *fs.FileMode) error {
-	if os.Geteuid() == 0 && (uid >= 0 || gid >= 0) {
+	var st unix.Stat_t
+	if err := unix.Fstatat(w.fd(), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &fs.PathError{Op: "chown", Path: w.join(name), Err: err}
+	}
+	chown := os.Geteuid() == 0 && (uid >= 0 || gid >= 0)
+	if chown && mode != nil {
+		// As setAttrs: never wider than both old and new on the way.
+		shared := st.Mode &^ unix.S_IFMT & unixMode(*mode)
+		if err := unix.Fchmodat(w.fd(), name, shared, 0); err != nil {
+			return &fs.PathError{Op: "chmod", Path: w.join(name), Err: err}
+		}
+	}
+	if chown {
 		if err := unix.Fchownat(w.fd(), name, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			return &fs.PathError{Op: "chown", Path: w.join(name), Err: err}
 		}
@@ -157,7 +198,8 @@ func (f FS) Symlink(target, p string, uid, gid int) error {
 		return err
 	}
 	defer w.close()
-	tmp := "." + name + ".provision-" + randName()
+	_ = w.sweep() // best effort: litter must not block the change
+	tmp := tempName(name)
 	if err := unix.Symlinkat(target, w.fd(), tmp); err != nil {
 		return &fs.PathError{Op: "symlink", Path: w.join(name), Err: err}
 	}

@@ -24,7 +24,11 @@
 // must land inside that home.
 //
 // Files are replaced atomically: a temp file in the already-open directory,
-// fsync, renameat, fsync of the directory. The new file keeps the mode,
+// fsync, renameat, fsync of the directory. Temp names are recognisable
+// (IsTemp), and a Sweeper removes those a killed run left, once per run in
+// each directory a change writes in. Owner and mode changes of an existing
+// file go through one fd in an order that is never wider than both the old
+// and the new state. The new file keeps the mode,
 // owner and SELinux label of the file it replaces, never of a link. A
 // symlink at the path itself is followed only when it is owned by root (or
 // the agent's own user) and leads to a regular file (or nothing) inside

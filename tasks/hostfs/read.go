@@ -22,6 +22,9 @@ type FS struct {
 	// User is the account changes are made for; nil means root (the
 	// agent itself). See the package documentation.
 	User *User
+	// Sweeper, when set, removes the temp files of killed runs from each
+	// directory a change writes in (see Sweeper).
+	Sweeper *Sweeper
 }
 
 // User is an account that may own the directories a change goes through.

@@ -167,6 +167,7 @@ func (w *walk) openSame(name string, st *unix.Stat_t, flags int) (int, error) {
 // replace writes a temp file in the open directory and renames it over
 // name, syncing file and directory.
 func (w *walk) replace(name string, data []byte, a Attrs, label []byte) error {
+	_ = w.sweep() // best effort: litter must not block the change
 	tmp, fd, err := w.createTemp(name)
 	if err != nil {
 		return err
@@ -207,7 +208,7 @@ func writeAll(f *os.File, data []byte, a Attrs, label []byte) error {
 // createTemp creates a new private file next to name.
 func (w *walk) createTemp(name string) (string, int, error) {
 	for i := 0; ; i++ {
-		tmp := "." + name + ".provision-" + randName()
+		tmp := tempName(name)
 		fd, err := unix.Openat(w.fd(), tmp, unix.O_CREAT|unix.O_EXCL|unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0o600)
 		if err == nil {
 			return tmp, fd, nil

@@ -52,6 +52,9 @@ Apply writes the file atomically and the value to /proc/sys. In a container
 /proc/sys is usually read-only: the task then fails with a clear message
 (set ` + "`apply_live: false`" + ` to only persist the setting). A parameter that
 does not exist in /proc/sys (a module not loaded yet) is an error too.
+When building an image (docs/images.md) the running kernel is the build
+machine's: the value is only persisted, and the plan says apply_live was
+skipped.
 
 Check warns when a file read later at boot (by file name order across
 /etc/sysctl.d, /run/sysctl.d, /usr/local/lib/sysctl.d, /usr/lib/sysctl.d, and
@@ -217,7 +220,9 @@ func (s *Sysctl) Check(_ context.Context, sys *tasks.System) (tasks.Plan, error)
 		}
 		p.Changes = append(p.Changes, tasks.Change{Field: "content", Path: s.File, Before: string(old), After: content})
 	}
-	if s.State == "present" && s.live() {
+	if s.State == "present" && s.live() && sys.Image {
+		p.Warn(fmt.Sprintf("image build: apply_live skipped; %s = %s is persisted in %s and set at boot", s.Name, fields(s.Value), s.File))
+	} else if s.State == "present" && s.live() {
 		cur, err := sys.ReadFile(s.procPath())
 		if errors.Is(err, fs.ErrNotExist) {
 			return p, fmt.Errorf("sysctl %s: %s does not exist (unknown parameter, or its kernel module is not loaded); set apply_live: false to only persist it", s.Name, s.procPath())

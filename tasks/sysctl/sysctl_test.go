@@ -319,3 +319,21 @@ func TestSysctlRealProc(t *testing.T) {
 		t.Fatalf("plan %#v", p.Changes)
 	}
 }
+
+// In an image being built the value is persisted only: /proc/sys is the
+// build machine's, and the note says so instead of failing.
+func TestSysctlImagePersistsOnly(t *testing.T) {
+	sys, _ := taskstest.New(t)
+	sys.Image = true
+	taskstest.WriteFile(t, sys, "/proc/sys/user/max_user_namespaces", "0\n")
+	s := &Sysctl{Name: "user.max_user_namespaces", Value: "28633"}
+	p := check(t, sys, s)
+	wantChanges(t, p, []tasks.Change{{Field: "content", Path: DefaultFile, After: "user.max_user_namespaces = 28633\n"}})
+	if len(p.Warnings) != 1 || !strings.Contains(p.Warnings[0], "image build: apply_live skipped") {
+		t.Errorf("warnings %q", p.Warnings)
+	}
+	taskstest.Converge(t, sys, s)
+	if got := taskstest.ReadFile(t, sys, "/proc/sys/user/max_user_namespaces"); got != "0\n" {
+		t.Fatalf("live value changed to %q in image mode", got)
+	}
+}

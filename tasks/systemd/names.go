@@ -136,11 +136,11 @@ func resolveScope(sys *tasks.System, sc, user string) (scope, error) {
 	return scope{Name: u.Name, UID: uint32(u.UID), GID: uint32(u.GID), Home: u.Home}, nil
 }
 
-// offline reports whether there is no systemd to talk to: an image root
-// (--root) or a host whose PID 1 is not systemd. Modules then work on the
+// offline reports whether there is no systemd to talk to: an image being
+// built (sys.Image, --root) or a host whose PID 1 is not systemd. Modules then work on the
 // files only, as `systemctl --root` does.
 func offline(sys *tasks.System) bool {
-	return imageRoot(sys) || !sys.Facts.SystemdPID1()
+	return sys.Image || imageRoot(sys) || !sys.Facts.SystemdPID1()
 }
 
 // imageRoot reports whether sys is a tree rather than the running host.

@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -188,4 +190,62 @@ func writeSynced(p string, data []byte) error {
 		return err
 	}
 	return f.Close()
+}
+
+// shadowFiles are the files whose shadow locks provision takes.
+var shadowFiles = []string{"/etc/subuid", "/etc/subgid"}
+
+func init() { tasks.RegisterCleanup(RemoveStaleLocks) }
+
+// RemoveStaleLocks removes what a killed run (of provision or of shadow's
+// tools) left of shadow's per-file locks on /etc/subuid and /etc/subgid,
+// the way shadow's commonio.c judges them: FILE.lock and FILE.PID are
+// removed only when their process is certainly gone. A live process's
+// lock is left alone.
+func RemoveStaleLocks(sys *tasks.System) error {
+	entries, err := sys.ReadDir("/etc")
+	if err != nil {
+		return nil // no /etc: nothing to clean
+	}
+	var errs []error
+	for _, file := range shadowFiles {
+		base := path.Base(file)
+		for _, e := range entries {
+			if !e.Type().IsRegular() {
+				continue
+			}
+			if pid, ok := staleLock(sys, base, e.Name()); ok && pid != os.Getpid() {
+				if err := sys.FS().Remove(path.Join("/etc", e.Name())); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// staleLock reports whether name is base's lock or PID file, of a process
+// that is gone, and that process.
+func staleLock(sys *tasks.System, base, name string) (int, bool) {
+	rest, ok := strings.CutPrefix(name, base+".")
+	if !ok {
+		return 0, false
+	}
+	var pid int
+	if rest == "lock" {
+		data, err := sys.ReadFile(path.Join("/etc", name))
+		if err != nil {
+			return 0, false
+		}
+		if i := bytes.IndexByte(data, 0); i >= 0 {
+			data = data[:i]
+		}
+		pid, err = strconv.Atoi(string(bytes.TrimSpace(data)))
+		if err != nil {
+			return 0, false
+		}
+	} else if n, err := strconv.Atoi(rest); err == nil && strconv.Itoa(n) == rest {
+		pid = n
+	}
+	return pid, pid > 0 && !processAlive(pid)
 }

@@ -203,3 +203,40 @@ func TestHelperRecordLock(t *testing.T) {
 	io.Copy(io.Discard, os.Stdin)
 	os.Exit(0)
 }
+
+// A killed run's shadow lock and PID files go at the next run; a live
+// process's stay.
+func TestRemoveStaleLocks(t *testing.T) {
+	sys, _ := taskstest.New(t)
+	dead := deadPID(t)
+	live := os.Getppid()
+	taskstest.WriteFile(t, sys, "/etc/subuid", "")
+	taskstest.WriteFile(t, sys, "/etc/subuid.lock", strconv.Itoa(dead)+"\x00")
+	taskstest.WriteFile(t, sys, fmt.Sprintf("/etc/subuid.%d", dead), strconv.Itoa(dead)+"\x00")
+	taskstest.WriteFile(t, sys, "/etc/subgid.lock", strconv.Itoa(live)+"\x00")
+	taskstest.WriteFile(t, sys, fmt.Sprintf("/etc/subgid.%d", live), "")
+	taskstest.WriteFile(t, sys, "/etc/subgid.0042x", "")
+	if err := RemoveStaleLocks(sys); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/etc/subuid.lock", fmt.Sprintf("/etc/subuid.%d", dead)} {
+		if sys.Exists(p) {
+			t.Errorf("%s kept", p)
+		}
+	}
+	for _, p := range []string{"/etc/subuid", "/etc/subgid.lock", fmt.Sprintf("/etc/subgid.%d", live), "/etc/subgid.0042x"} {
+		if !sys.Exists(p) {
+			t.Errorf("%s removed", p)
+		}
+	}
+}
+
+// deadPID returns the PID of a process that has exited.
+func deadPID(t *testing.T) int {
+	t.Helper()
+	cmd := exec.Command("true")
+	if err := cmd.Run(); err != nil {
+		t.Skip(err)
+	}
+	return cmd.Process.Pid
+}

@@ -450,6 +450,9 @@ func planFile(in fileInput) (fileResult, error) {
 		blocking   []Range // ranges allocation must avoid (besides the user's)
 		otherProbs []string
 	)
+	others = make([]Range, 0, len(lines))
+	blocking = make([]Range, 0, len(lines))
+	conflicts = make([]Range, 0, len(lines))
 	for i, l := range lines {
 		switch l.kind {
 		case lineRange:
@@ -542,6 +545,7 @@ func planFile(in fileInput) (fileResult, error) {
 		}
 	}
 	var b strings.Builder
+	b.Grow(len(in.data) + 64)
 	for i, l := range lines {
 		if !remove[i] {
 			b.WriteString(l.raw)

@@ -97,8 +97,9 @@ type fileLine struct {
 // splitLines classifies every line of a subid file, keeping the raw bytes
 // so that a rewrite can reproduce untouched lines exactly.
 func splitLines(data []byte) []fileLine {
-	var out []fileLine
 	s := string(data)
+	// Sized once: a 100,000-line file must not be copied by append.
+	out := make([]fileLine, 0, strings.Count(s, "\n")+1)
 	for n := 1; s != ""; n++ {
 		raw := s
 		if i := strings.IndexByte(s, '\n'); i >= 0 {
