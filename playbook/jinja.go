@@ -565,8 +565,9 @@ var inBounds = map[string]bool{"and": true, "or": true, "not": true, "&&": true,
 // inOps rewrites each `x in y` and `x not in y` outside brackets into a
 // within(x, y) call, as one token.
 func inOps(toks []string) ([]string, error) {
+	from := 0
 	for {
-		k := topLevel(toks, "in")
+		k := topLevel(toks, "in", from)
 		if k < 0 {
 			return toks, nil
 		}
@@ -581,6 +582,12 @@ func inOps(toks []string) ([]string, error) {
 		end := k + 1
 		for end < len(toks) && !(inBounds[toks[end]] && depthAt(toks, end) == 0) {
 			end++
+		}
+		if listLiteral(toks[k+1 : end]) {
+			// expr's own `in` on a literal list: the same meaning, and
+			// optimised when compiled.
+			from = k + 1
+			continue
 		}
 		left, err := translate(strings.Join(toks[start:leftEnd], ""))
 		if err != nil {
@@ -602,11 +609,14 @@ func inOps(toks []string) ([]string, error) {
 	}
 }
 
-// topLevel returns the index of the first word tok outside brackets (and
-// not after a dot), or -1.
-func topLevel(toks []string, word string) int {
+// topLevel returns the index of the first word tok from index from on,
+// outside brackets (and not after a dot), or -1.
+func topLevel(toks []string, word string, from int) int {
 	depth := 0
 	for k, t := range toks {
+		if k < from && t == word {
+			continue
+		}
 		switch t {
 		case "(", "[", "{":
 			depth++
@@ -639,4 +649,14 @@ func prevTok(toks []string, k int) int {
 	for k--; k >= 0 && isSpace(toks[k]); k-- {
 	}
 	return k
+}
+
+// listLiteral reports whether toks are one [...] list, nothing after it.
+func listLiteral(toks []string) bool {
+	i := next(toks, 0)
+	if i >= len(toks) || toks[i] != "[" {
+		return false
+	}
+	end := matchClose(toks, i)
+	return end > 0 && next(toks, end+1) == len(toks)
 }
