@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"sync"
 	"syscall"
@@ -40,15 +39,11 @@ func build(t *testing.T) string {
 			return
 		}
 		binDir, binary = dir, filepath.Join(dir, "provision")
-		goCmd := filepath.Join(runtime.GOROOT(), "bin", "go")
-		if _, err := os.Stat(goCmd); err != nil {
-			goCmd = "go"
-		}
 		if pre := os.Getenv("PROVISION_KILL_BINARY"); pre != "" {
 			binary = pre // another build to compare with, such as main's
 			return
 		}
-		cmd := exec.Command(goCmd, "build", "-o", binary, "github.com/provision-tool/provision/cmd/provision")
+		cmd := exec.Command("go", "build", "-o", binary, "github.com/provision-tool/provision/cmd/provision")
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			buildErr = &buildError{err: err, out: out}
