@@ -66,7 +66,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		return exitFailed
 	}
 	abs, _ := filepath.Abs(pb.File)
-	job := &transport.Job{Playbook: pb, Verbose: f.verbose, Bundle: agent.Bundle{
+	job := &transport.Job{Playbook: pb, Verbose: f.verbose > 0, Bundle: agent.Bundle{
 		Version: agent.BundleVersion, Playbook: pb.File, PlaybookID: abs, Source: source,
 		Check: f.check, NoVerify: f.noVerify, Tags: f.tags, SkipTags: f.skipTags, ExtraVars: f.extra.vars, Vaulted: pb.Vaulted,
 		StateDir: f.state.dir, LockPath: f.state.lock,
@@ -85,7 +85,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		}
 	}
 
-	sink := e.sink(f.output, f.diff, f.verbose)
+	sink := e.sink(f.output, f.diff, f.verbose > 0)
 	var live *report.Live
 	if h, ok := sink.(*report.Human); ok {
 		h.ShowHost = len(targets) > 1
