@@ -219,6 +219,7 @@ type applyFlags struct {
 	forks                    int
 	listHosts, askBecomePass bool
 	vaultPasswordFile        string
+	ansible                  ansibleFlags
 }
 
 // register adds apply's (or, when check, check's) flags to fs.
@@ -242,6 +243,7 @@ func (f *applyFlags) register(fs *cmdFlags, check bool) {
 	fs.StringVar(&f.chroot, "chroot", "", "provision the image tree at this directory from outside: the agent runs chrooted in it, with the image's own tools")
 	fs.StringVar(&f.vaultPasswordFile, "vault-password-file", os.Getenv("ANSIBLE_VAULT_PASSWORD_FILE"), "file holding the ansible-vault password that decrypts the playbook's !vault values")
 	f.state.register(fs.FlagSet)
+	f.ansible.register(fs)
 }
 
 func (e *env) apply(ctx context.Context, args []string, check bool) int {
@@ -280,15 +282,26 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 		e.printErr(err)
 		return exitFailed
 	}
+	if err := f.ansible.checkPlaybook(pb); err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
+		return exitFailed
+	}
+	if f.ansible.listing(e.stdout, pb) {
+		return exitOK
+	}
 	return e.fleet(ctx, pb, &f)
 }
 
-// check1 checks the flags that need no file: output, forks, root.
+// check1 checks the flags that need no file: output, forks, the
+// Ansible flags, root.
 func (f *applyFlags) check1() error {
 	if err := checkOutput(f.output, "human", "json"); err != nil {
 		return err
 	}
 	if err := checkForks(f.forks); err != nil {
+		return err
+	}
+	if err := f.ansible.check(f.chroot); err != nil {
 		return err
 	}
 	return checkRoot(f.root)
