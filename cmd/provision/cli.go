@@ -46,6 +46,7 @@ commands:
   doc [MODULE]        print a module's reference (doc -w DIR writes them all)
   version             print the version
   help [COMMAND]      print this list, or a command's help
+  completion SHELL    print a bash or zsh completion script
 
 exit codes: 0 converged, 1 failed or invalid input, 2 changes pending (check mode)
 run "provision <command> --help" for a command's flags
@@ -53,19 +54,20 @@ run "provision <command> --help" for a command's flags
 
 // summaries are the commands' one-line descriptions, for their help.
 var summaries = map[string]string{
-	"apply":    "Bring the hosts to the state the playbook describes.",
-	"check":    "Show what apply would change; change nothing (apply --check). Exit 2 when changes are pending.",
-	"validate": "Report every problem in the playbooks, without a host.",
-	"doctor":   "Tell why rootless Podman will fail on this host (or the hosts of an inventory), and the fix.",
-	"pull":     "Install or remove the systemd timer that re-applies a playbook on this host, or (--once) do one such run.",
-	"status":   "Show the last pull runs on this host.",
-	"facts":    "Print what provision knows about this host (or the tree under --root).",
-	"doc":      "Print a module's reference, or the list of modules.",
-	"version":  "Print the version, the Go version and the VCS revision of this build.",
+	"apply":      "Bring the hosts to the state the playbook describes.",
+	"check":      "Show what apply would change; change nothing (apply --check). Exit 2 when changes are pending.",
+	"validate":   "Report every problem in the playbooks, without a host.",
+	"doctor":     "Tell why rootless Podman will fail on this host (or the hosts of an inventory), and the fix.",
+	"pull":       "Install or remove the systemd timer that re-applies a playbook on this host, or (--once) do one such run.",
+	"status":     "Show the last pull runs on this host.",
+	"facts":      "Print what provision knows about this host (or the tree under --root).",
+	"doc":        "Print a module's reference, or the list of modules.",
+	"version":    "Print the version, the Go version and the VCS revision of this build.",
+	"completion": "Print a shell completion script: source <(provision completion bash).",
 }
 
 // commandNames are the commands a user types, for suggestions.
-var commandNames = []string{"apply", "check", "validate", "doctor", "pull", "status", "facts", "doc", "version", "help"}
+var commandNames = []string{"apply", "check", "validate", "doctor", "pull", "status", "facts", "doc", "version", "help", "completion"}
 
 // version is set at build time with -ldflags "-X main.version=..."; by
 // default the module's version is printed.
@@ -102,6 +104,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.status(rest)
 	case "doc":
 		return e.doc(rest)
+	case "completion":
+		return e.completion(rest)
 	case "agent":
 		// The host side of a remote run, started by the controller over SSH.
 		graceful.Store(true)
