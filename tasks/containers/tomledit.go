@@ -347,7 +347,42 @@ func lineEnding(text string, s stmt) string {
 // its table (after a commented-out example of it, or after the table's
 // last key), and a missing table is appended at the end of the file.
 func setTOMLString(text string, path []string, value string) (string, error) {
+	out, err := editTOMLString(text, path, value)
+	if err != nil {
+		return "", err
+	}
+	return out, verifyEdit(text, out, path, &value)
+}
+
+// verifyEdit is the editor's own proof: when the file was valid TOML, the
+// edited text must be too, with path holding want (nil: absent). A key
+// that clashes with a table of the same name ends here, with an error
+// instead of a file podman cannot read.
+func verifyEdit(before, after string, path []string, want *string) error {
+	var doc map[string]any
+	if _, err := toml.Decode(before, &doc); err != nil {
+		return nil // the caller reports the file's own problem
+	}
+	doc = nil
+	key := joinKey(path)
+	if _, err := toml.Decode(after, &doc); err != nil {
+		return fmt.Errorf("cannot change %s here without breaking the file: %v", key, err)
+	}
+	got, ok := lookupTOML(doc, path)
+	switch {
+	case want == nil && ok:
+		return fmt.Errorf("cannot remove %s here: it is still set", key)
+	case want != nil && (!ok || got != *want):
+		return fmt.Errorf("cannot set %s here: another definition of it wins", key)
+	}
+	return nil
+}
+
+func editTOMLString(text string, path []string, value string) (string, error) {
 	if err := checkUTF8("value", value); err != nil {
+		return "", err
+	}
+	if err := checkKeyPath(path); err != nil {
 		return "", err
 	}
 	stmts, err := parseStmts(text)
@@ -374,6 +409,9 @@ func setTOMLString(text string, path []string, value string) (string, error) {
 		eol = "\r\n"
 	}
 	newLine := joinKey([]string{key}) + " = " + tomlQuote(value) + eol
+	if len(table) == 0 {
+		return insertLine(text, topLevelEnd(stmts), newLine), nil
+	}
 	example := regexp.MustCompile(`^[ \t]*#[ \t]*` + regexp.QuoteMeta(key) + `[ \t]*=`)
 	for i, h := range stmts {
 		if h.kind != stmtHeader || h.array || !samePath(h.table, table) {
@@ -418,6 +456,36 @@ func setTOMLString(text string, path []string, value string) (string, error) {
 	return b.String(), nil
 }
 
+// checkKeyPath refuses a key path TOML cannot hold: no key, or a key that
+// is not UTF-8.
+func checkKeyPath(path []string) error {
+	if len(path) == 0 {
+		return fmt.Errorf("no key to set")
+	}
+	for _, k := range path {
+		if err := checkUTF8("key", k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// topLevelEnd is where a new top-level key goes: after the last key
+// before the first table header (a key after a header belongs to that
+// table), or at the start of the file when there is none.
+func topLevelEnd(stmts []stmt) int {
+	at := 0
+	for _, s := range stmts {
+		if s.kind == stmtHeader {
+			break
+		}
+		if s.kind == stmtKeyVal {
+			at = s.end
+		}
+	}
+	return at
+}
+
 // insertLine inserts a line at offset at, which is the end of a previous
 // statement; it adds the newline that statement may lack at the end of
 // the file.
@@ -430,6 +498,17 @@ func insertLine(text string, at int, line string) string {
 
 // removeTOMLKey deletes every statement that sets path, with its lines.
 func removeTOMLKey(text string, path []string) (string, error) {
+	out, err := removeTOMLKeyText(text, path)
+	if err != nil {
+		return "", err
+	}
+	return out, verifyEdit(text, out, path, nil)
+}
+
+func removeTOMLKeyText(text string, path []string) (string, error) {
+	if err := checkKeyPath(path); err != nil {
+		return "", err
+	}
 	stmts, err := parseStmts(text)
 	if err != nil {
 		return "", err
