@@ -41,6 +41,8 @@ type Bundle struct {
 	NoVerify  bool              `json:"no_verify,omitempty"`
 	Tags      []string          `json:"tags,omitempty"`
 	SkipTags  []string          `json:"skip_tags,omitempty"`
+	// StartAtTask skips the tasks before the first with this name.
+	StartAtTask string `json:"start_at_task,omitempty"`
 	// StateDir and LockPath, when set, are the host's state directory and
 	// run lock (engine.Options); "" keeps the defaults.
 	StateDir string `json:"state_dir,omitempty"`

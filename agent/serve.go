@@ -62,7 +62,7 @@ func Serve(ctx context.Context, in io.Reader, out, errw io.Writer) int {
 	fx := facts.New("/")
 	sys := &tasks.System{Root: "/", Runner: tasks.ExecRunner{Facts: fx}, Facts: fx, SourceDir: dir, Log: report.NewLogger(errw, false), Image: b.Image}
 	opts := engine.Options{
-		Host: b.Host, Check: b.Check, NoVerify: b.NoVerify, Tags: b.Tags, SkipTags: b.SkipTags,
+		Host: b.Host, Check: b.Check, NoVerify: b.NoVerify, Tags: b.Tags, SkipTags: b.SkipTags, StartAtTask: b.StartAtTask,
 		HostVars: b.HostVars, ExtraVars: b.ExtraVars, PlaybookID: b.PlaybookID, Sink: report.NewJSON(out),
 		StateDir: b.StateDir, LockPath: b.LockPath,
 	}

@@ -78,6 +78,15 @@ func (bs *blocks) end(t *playbook.Task) bool {
 	return true
 }
 
+// reached reports whether t is at or after the task Options.StartAtTask
+// names.
+func (r *runner) reached(t *playbook.Task) bool {
+	if !r.started && (r.opts.StartAtTask == "" || t.Name == r.opts.StartAtTask) {
+		r.started = true
+	}
+	return r.started
+}
+
 // playTasks runs a play's tasks in order, with flush_handlers, tags,
 // and blocks' rescue and always. It returns false when the host must stop.
 func (r *runner) playTasks(ctx context.Context, pr *playRun, play *playbook.Play) bool {
@@ -85,6 +94,9 @@ func (r *runner) playTasks(ctx context.Context, pr *playRun, play *playbook.Play
 	for _, t := range play.Tasks {
 		if ctx.Err() != nil {
 			return false
+		}
+		if !r.reached(t) {
+			continue
 		}
 		if t.Meta == "flush_handlers" {
 			if !r.flush(ctx, pr) {

@@ -30,6 +30,9 @@ type Options struct {
 	// Tags, when set, runs only tasks with one of these tags (and tasks
 	// tagged "always"); SkipTags skips tasks with any of these tags.
 	Tags, SkipTags []string
+	// StartAtTask, when set, skips the tasks before the first named so
+	// (--start-at-task); handlers still run when notified.
+	StartAtTask string
 	// HostVars are the host's inventory variables; ExtraVars (-e) override
 	// everything.
 	HostVars, ExtraVars map[string]any
@@ -130,6 +133,9 @@ type runner struct {
 	pbKey  string
 	state  *stateStore
 	counts *report.Counts
+	// started is whether the task Options.StartAtTask names has been
+	// reached (always, without one).
+	started bool
 	// secrets are the playbook's decrypted vault values, masked in output.
 	secrets *secrets
 }

@@ -1,7 +1,9 @@
 package transport
 
 import (
+	"bytes"
 	"crypto/sha256"
+	"debug/elf"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -68,6 +70,9 @@ func (b *Binaries) For(machine string) (*Binary, error) {
 	for _, p := range candidates {
 		bin, err := hashFile(p)
 		if err == nil {
+			if err := checkUpload(p); err != nil {
+				return nil, err
+			}
 			if b.cache == nil {
 				b.cache = map[string]*Binary{}
 			}
@@ -91,4 +96,64 @@ func hashFile(p string) (*Binary, error) {
 		return nil, err
 	}
 	return &Binary{Path: p, SHA256: hex.EncodeToString(h.Sum(nil)), Size: n}, nil
+}
+
+// dynamicLibs reports whether the ELF binary bin is dynamically linked
+// (it has a program interpreter or needs shared libraries), and the
+// libraries it needs.
+func dynamicLibs(bin string) (bool, []string, error) {
+	f, err := elf.Open(bin)
+	if err != nil {
+		return false, nil, err
+	}
+	defer f.Close()
+	interp := false
+	for _, p := range f.Progs {
+		interp = interp || p.Type == elf.PT_INTERP
+	}
+	libs, _ := f.ImportedLibraries() // DT_NEEDED; none when not dynamic
+	return interp || len(libs) > 0, libs, nil
+}
+
+// checkStatic refuses a binary that is not a statically linked ELF
+// executable: in a chroot it would load the image's C library instead of
+// the one it was built with.
+func checkStatic(bin string) error {
+	dynamic, _, err := dynamicLibs(bin)
+	if err != nil {
+		return fmt.Errorf("agent binary %s: %w", bin, err)
+	}
+	if dynamic {
+		return fmt.Errorf("agent binary %s is dynamically linked: it would run with the image's libraries; build provision with CGO_ENABLED=0", bin)
+	}
+	return nil
+}
+
+// checkUpload refuses to upload a dynamically linked agent binary, which
+// would fail on hosts whose C library differs. A file that is not ELF at
+// all is left to the host to run (test doubles are scripts).
+func checkUpload(bin string) error {
+	if !isELF(bin) {
+		return nil
+	}
+	dynamic, libs, err := dynamicLibs(bin)
+	switch {
+	case err != nil:
+		return fmt.Errorf("agent binary %s: %w", bin, err)
+	case dynamic:
+		return fmt.Errorf("agent binary %s is dynamically linked (needs %v): it would fail on hosts with other libraries; rebuild it static: CGO_ENABLED=0 go build ./cmd/provision", bin, libs)
+	}
+	return nil
+}
+
+// isELF reports whether the file at p starts with the ELF magic number.
+func isELF(p string) bool {
+	f, err := os.Open(p)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	magic := make([]byte, len(elf.ELFMAG))
+	_, err = io.ReadFull(f, magic)
+	return err == nil && bytes.Equal(magic, []byte(elf.ELFMAG))
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"crypto/rand"
-	"debug/elf"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -82,22 +81,6 @@ func (c *Chroot) prepare(tree string) (root, bin string, err error) {
 	}
 	removeStaleAgents(root)
 	return root, bin, nil
-}
-
-// checkStatic refuses a dynamically linked binary, which would load the
-// image's C library instead of the one it was built with.
-func checkStatic(bin string) error {
-	f, err := elf.Open(bin)
-	if err != nil {
-		return fmt.Errorf("agent binary %s: %w", bin, err)
-	}
-	defer f.Close()
-	for _, p := range f.Progs {
-		if p.Type == elf.PT_INTERP {
-			return fmt.Errorf("agent binary %s is dynamically linked: it would run with the image's libraries; build provision with CGO_ENABLED=0", bin)
-		}
-	}
-	return nil
 }
 
 // placeAgent makes ROOT/.provision-agent-RANDOM (root only, with a tmp

@@ -85,7 +85,7 @@ func (l Local) Run(ctx context.Context, t Target, job *Job, sink report.Sink) Re
 	sys := &tasks.System{Root: l.Root, Runner: runner, Facts: fx, SourceDir: job.Playbook.Dir,
 		Log: report.NewLogger(stderrOf(sink), job.Verbose), Image: l.Image}
 	b := job.Bundle
-	opts := engine.Options{Host: t.Name, Check: b.Check, NoVerify: b.NoVerify, Tags: b.Tags, SkipTags: b.SkipTags,
+	opts := engine.Options{Host: t.Name, Check: b.Check, NoVerify: b.NoVerify, Tags: b.Tags, SkipTags: b.SkipTags, StartAtTask: b.StartAtTask,
 		HostVars: t.Vars, ExtraVars: b.ExtraVars, PlaybookID: b.PlaybookID, Sink: sink,
 		StateDir: b.StateDir, LockPath: b.LockPath}
 	if job.Match != nil {

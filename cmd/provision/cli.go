@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"io/fs"
@@ -15,6 +14,7 @@ import (
 	"strings"
 
 	"github.com/mattn/go-isatty"
+	"github.com/spf13/pflag"
 
 	"github.com/provision-tool/provision/agent"
 	"github.com/provision-tool/provision/doctor"
@@ -45,12 +45,32 @@ commands:
   facts               print what provision knows about this host
   doc [MODULE]        print a module's reference (doc -w DIR writes them all)
   version             print the version
+  help [COMMAND]      print this list, or a command's help
+  completion SHELL    print a bash or zsh completion script
 
 exit codes: 0 converged, 1 failed or invalid input, 2 changes pending (check mode)
-run "provision <command> -h" for a command's flags
+run "provision <command> --help" for a command's flags
 `
 
-// version is set at build time with -ldflags "-X main.version=...".
+// summaries are the commands' one-line descriptions, for their help.
+var summaries = map[string]string{
+	"apply":      "Bring the hosts to the state the playbook describes.",
+	"check":      "Show what apply would change; change nothing (apply --check). Exit 2 when changes are pending.",
+	"validate":   "Report every problem in the playbooks, without a host.",
+	"doctor":     "Tell why rootless Podman will fail on this host (or the hosts of an inventory), and the fix.",
+	"pull":       "Install or remove the systemd timer that re-applies a playbook on this host, or (--once) do one such run.",
+	"status":     "Show the last pull runs on this host.",
+	"facts":      "Print what provision knows about this host (or the tree under --root).",
+	"doc":        "Print a module's reference, or the list of modules.",
+	"version":    "Print the version, the Go version and the VCS revision of this build.",
+	"completion": "Print a shell completion script: source <(provision completion bash).",
+}
+
+// commandNames are the commands a user types, for suggestions.
+var commandNames = []string{"apply", "check", "validate", "doctor", "pull", "status", "facts", "doc", "version", "help", "completion"}
+
+// version is set at build time with -ldflags "-X main.version=..."; by
+// default the module's version is printed.
 var version = "dev"
 
 type env struct {
@@ -61,7 +81,7 @@ type env struct {
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	e := &env{stdin: stdin, stdout: stdout, stderr: stderr}
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprintf(stderr, "provision: missing command\n%s", usage)
 		return exitFailed
 	}
 	cmd, rest := args[0], args[1:]
@@ -84,6 +104,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.status(rest)
 	case "doc":
 		return e.doc(rest)
+	case "completion":
+		return e.completion(rest)
 	case "agent":
 		// The host side of a remote run, started by the controller over SSH.
 		graceful.Store(true)
@@ -98,39 +120,52 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "provision: %v\n", err)
 		return exitFailed
 	case "version", "--version":
-		fmt.Fprintln(stdout, "provision", version)
-		return exitOK
+		return e.versionCmd(rest)
 	case "help", "-h", "--help":
-		fmt.Fprint(stdout, usage)
-		return exitOK
+		return e.help(ctx, rest)
 	}
-	fmt.Fprintf(stderr, "provision: unknown command %q%s\n\n%s", cmd, playbook.Suggest(cmd, []string{"apply", "check", "validate", "doctor", "pull", "status", "facts", "doc", "version"}), usage)
+	fmt.Fprintf(stderr, "provision: unknown command %q%s\nRun 'provision help' for the list of commands.\n", cmd, playbook.Suggest(cmd, commandNames))
 	return exitFailed
 }
 
-// parse parses flags that may come before or after positional arguments,
-// as ansible-playbook allows.
-func parse(fs *flag.FlagSet, args []string) ([]string, error) {
-	var pos []string
-	for {
-		if err := fs.Parse(args); err != nil {
-			return nil, err
-		}
-		args = fs.Args()
-		if len(args) == 0 {
-			return pos, nil
-		}
-		if args[0] == "--" {
-			return append(pos, args[1:]...), nil
-		}
-		pos = append(pos, args[0])
-		args = args[1:]
+// help is `provision help [COMMAND]`: the command list, or a command's
+// help (the same as `provision COMMAND --help`).
+func (e *env) help(ctx context.Context, args []string) int {
+	switch {
+	case len(args) == 0:
+		fmt.Fprint(e.stdout, usage)
+		return exitOK
+	case len(args) > 1:
+		return e.usageErr("help", fmt.Sprintf("one COMMAND at most, found %q", args))
+	case summaries[args[0]] == "":
+		fmt.Fprintf(e.stderr, "provision help: unknown command %q%s\nRun 'provision help' for the list of commands.\n", args[0], playbook.Suggest(args[0], commandNames))
+		return exitFailed
 	}
+	return run(ctx, []string{args[0], "--help"}, e.stdin, e.stdout, e.stderr)
+}
+
+// versionCmd is `provision version`.
+func (e *env) versionCmd(args []string) int {
+	fs := newFlags("version", "", summaries["version"])
+	pos, code, ok := fs.parse(e, args)
+	if !ok {
+		return code
+	}
+	if len(pos) > 0 {
+		return e.usageErr("version", fmt.Sprintf("takes no arguments, found %q", pos))
+	}
+	fmt.Fprintln(e.stdout, versionLine())
+	return exitOK
 }
 
 type listFlag []string
 
 func (l *listFlag) String() string { return strings.Join(*l, ",") }
+
+// Type names the value in help.
+func (l *listFlag) Type() string { return "list" }
+
+// Set adds the comma-separated items of s.
 func (l *listFlag) Set(s string) error {
 	for _, p := range strings.Split(s, ",") {
 		if p = strings.TrimSpace(p); p != "" {
@@ -147,7 +182,7 @@ type statePaths struct {
 	dir, lock string
 }
 
-func (p *statePaths) register(fs *flag.FlagSet) {
+func (p *statePaths) register(fs *pflag.FlagSet) {
 	fs.StringVar(&p.dir, "state-dir", engine.DefaultStateDir, "the host's state directory: pending handlers, pull runs, agent binaries")
 	fs.StringVar(&p.lock, "lock-file", engine.DefaultLockPath, "the host's run lock: one provision run at a time holds it")
 }
@@ -176,17 +211,43 @@ func nonDefault(v, def string) string {
 }
 
 type applyFlags struct {
-	state                          statePaths
-	check, diff, noVerify, verbose bool
-	output, root, chroot           string
-	image                          imageFlag
-	tags, skipTags                 listFlag
-	extra                          extraVars
-	inventories                    inventoryFlag
-	limit                          patternFlag
-	forks                          int
-	listHosts, askBecomePass       bool
-	vaultPasswordFile              string
+	state                    statePaths
+	check, diff, noVerify    bool
+	verbose                  int
+	output, root, chroot     string
+	image                    imageFlag
+	tags, skipTags           listFlag
+	extra                    extraVars
+	inventories              inventoryFlag
+	limit                    patternFlag
+	forks                    int
+	listHosts, askBecomePass bool
+	vaultPasswordFile        string
+	ansible                  ansibleFlags
+}
+
+// register adds apply's (or, when check, check's) flags to fs.
+func (f *applyFlags) register(fs *cmdFlags, check bool) {
+	fs.BoolVarP(&f.check, "check", "C", check, "change nothing; exit 2 when changes are pending")
+	fs.BoolVarP(&f.diff, "diff", "D", false, "show file changes as unified diffs")
+	fs.BoolVar(&f.noVerify, "no-verify", false, "skip the second check after each apply")
+	fs.CountVarP(&f.verbose, "verbose", "v", "verbose: show changes of every task and debug logs (-vv... accepted, same detail)")
+	fs.StringVar(&f.output, "output", "human", "output format: human or json (one event per line)")
+	fs.StringVar(&f.root, "root", "/", "operate on the files of the tree rooted here (an image, a test tree); tasks that run programs fail")
+	fs.VarP(&f.tags, "tags", "t", "run only tasks with these tags (comma separated)")
+	fs.Var(&f.skipTags, "skip-tags", "skip tasks with these tags")
+	fs.VarP(&f.extra, "extra-vars", "e", "extra variables: key=value, @file.yml or a JSON object (repeatable)")
+	fs.VarP(&f.inventories, "inventory", "i", "inventory: an Ansible INI or YAML file, a directory, or host1,host2, (repeatable)")
+	fs.VarP(&f.limit, "limit", "l", "limit the run to hosts matching this pattern (Ansible's forms: group, glob, !excluded, &both)")
+	fs.IntVarP(&f.forks, "forks", "f", 50, "run this many hosts at a time")
+	fs.BoolVar(&f.listHosts, "list-hosts", false, "print the hosts each play would run on, and exit")
+	fs.BoolVarP(&f.askBecomePass, "ask-become-pass", "K", false, "ask for the sudo password of the login user on remote hosts")
+	fs.Var(&f.image, "image", "build an image: nothing is started or applied live (default: detected, see docs/images.md; --image=false: a live host)")
+	fs.Lookup("image").NoOptDefVal = "true"
+	fs.StringVar(&f.chroot, "chroot", "", "provision the image tree at this directory from outside: the agent runs chrooted in it, with the image's own tools")
+	fs.StringVar(&f.vaultPasswordFile, "vault-password-file", os.Getenv("ANSIBLE_VAULT_PASSWORD_FILE"), "file holding the ansible-vault password that decrypts the playbook's !vault values")
+	f.state.register(fs.FlagSet)
+	f.ansible.register(fs)
 }
 
 func (e *env) apply(ctx context.Context, args []string, check bool) int {
@@ -194,46 +255,19 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 	if check {
 		name = "check"
 	}
-	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlags(name, "PLAYBOOK", summaries[name])
 	var f applyFlags
-	fs.BoolVar(&f.check, "check", check, "change nothing; exit 2 when changes are pending")
-	fs.BoolVar(&f.check, "C", check, "short for --check")
-	fs.BoolVar(&f.diff, "diff", false, "show file changes as unified diffs")
-	fs.BoolVar(&f.diff, "D", false, "short for --diff")
-	fs.BoolVar(&f.noVerify, "no-verify", false, "skip the second check after each apply")
-	fs.BoolVar(&f.verbose, "v", false, "verbose: show changes of every task and debug logs")
-	fs.StringVar(&f.output, "output", "human", "output format: human or json (one event per line)")
-	fs.StringVar(&f.root, "root", "/", "operate on the files of the tree rooted here (an image, a test tree); tasks that run programs fail")
-	fs.Var(&f.tags, "tags", "run only tasks with these tags (comma separated)")
-	fs.Var(&f.tags, "t", "short for --tags")
-	fs.Var(&f.skipTags, "skip-tags", "skip tasks with these tags")
-	fs.Var(&f.extra, "e", "extra variables: key=value, @file.yml or a JSON object (repeatable)")
-	fs.Var(&f.extra, "extra-vars", "long for -e")
-	fs.Var(&f.inventories, "i", "inventory: an Ansible INI or YAML file, a directory, or host1,host2, (repeatable)")
-	fs.Var(&f.inventories, "inventory", "long for -i")
-	fs.Var(&f.limit, "l", "limit the run to hosts matching this pattern (Ansible's forms: group, glob, !excluded, &both)")
-	fs.Var(&f.limit, "limit", "long for -l")
-	fs.IntVar(&f.forks, "f", 50, "run this many hosts at a time")
-	fs.IntVar(&f.forks, "forks", 50, "long for -f")
-	fs.BoolVar(&f.listHosts, "list-hosts", false, "print the hosts each play would run on, and exit")
-	fs.BoolVar(&f.askBecomePass, "ask-become-pass", false, "ask for the sudo password of the login user on remote hosts")
-	fs.BoolVar(&f.askBecomePass, "K", false, "short for --ask-become-pass")
-	fs.Var(&f.image, "image", "build an image: nothing is started or applied live (default: detected, see docs/images.md; --image=false: a live host)")
-	fs.StringVar(&f.chroot, "chroot", "", "provision the image tree at this directory from outside: the agent runs chrooted in it, with the image's own tools")
-	fs.StringVar(&f.vaultPasswordFile, "vault-password-file", os.Getenv("ANSIBLE_VAULT_PASSWORD_FILE"), "file holding the ansible-vault password that decrypts the playbook's !vault values")
-	f.state.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintf(e.stderr, "usage: provision %s [flags] PLAYBOOK\n", name)
-		fs.PrintDefaults()
+	f.register(fs, check)
+	pos, code, ok := fs.parse(e, args)
+	if !ok {
+		return code
 	}
-	pos, err := parse(fs, args)
-	if err != nil {
-		return exitFailed
-	}
-	if len(pos) != 1 {
-		fs.Usage()
-		return exitFailed
+	switch len(pos) {
+	case 0:
+		return e.usageErr(name, "missing PLAYBOOK")
+	case 1:
+	default:
+		return e.usageErr(name, fmt.Sprintf("one PLAYBOOK, found %d arguments: %q", len(pos), pos))
 	}
 	if err := f.check1(); err != nil {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
@@ -252,15 +286,26 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 		e.printErr(err)
 		return exitFailed
 	}
+	if err := f.ansible.checkPlaybook(pb); err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
+		return exitFailed
+	}
+	if f.ansible.listing(e.stdout, pb) {
+		return exitOK
+	}
 	return e.fleet(ctx, pb, &f)
 }
 
-// check1 checks the flags that need no file: output, forks, root.
+// check1 checks the flags that need no file: output, forks, the
+// Ansible flags, root.
 func (f *applyFlags) check1() error {
 	if err := checkOutput(f.output, "human", "json"); err != nil {
 		return err
 	}
 	if err := checkForks(f.forks); err != nil {
+		return err
+	}
+	if err := f.ansible.check(f.chroot); err != nil {
 		return err
 	}
 	return checkRoot(f.root)
@@ -321,16 +366,13 @@ func plural(n int, one, many string) string {
 }
 
 func (e *env) validate(args []string) int {
-	fs := flag.NewFlagSet("validate", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	fs.Usage = func() { fmt.Fprintln(e.stderr, "usage: provision validate PLAYBOOK...") }
-	pos, err := parse(fs, args)
-	if err != nil {
-		return exitFailed
+	fs := newFlags("validate", "PLAYBOOK...", summaries["validate"])
+	pos, code, ok := fs.parse(e, args)
+	if !ok {
+		return code
 	}
 	if len(pos) == 0 {
-		fs.Usage()
-		return exitFailed
+		return e.usageErr("validate", "missing PLAYBOOK")
 	}
 	var all playbook.Errors
 	for _, p := range pos {
@@ -354,17 +396,15 @@ func (e *env) validate(args []string) int {
 }
 
 func (e *env) facts(args []string) int {
-	fs := flag.NewFlagSet("facts", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlags("facts", "", summaries["facts"])
 	output := fs.String("output", "human", "human or json")
 	root := fs.String("root", "/", "read the facts of the filesystem rooted here (an image)")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return exitFailed
+	pos, code, ok := fs.parse(e, args)
+	if !ok {
+		return code
 	}
 	if len(pos) > 0 {
-		fmt.Fprintf(e.stderr, "provision: facts takes no arguments, found %q\nusage: provision facts [--output json] [--root DIR]\n", pos)
-		return exitFailed
+		return e.usageErr("facts", fmt.Sprintf("takes no arguments, found %q", pos))
 	}
 	if err := firstErr(checkOutput(*output, "human", "json"), checkRoot(*root)); err != nil {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
@@ -397,12 +437,11 @@ func printFacts(w io.Writer, prefix string, m map[string]any) {
 }
 
 func (e *env) doc(args []string) int {
-	fs := flag.NewFlagSet("doc", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	dir := fs.String("w", "", "write every module's page into this directory")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return exitFailed
+	fs := newFlags("doc", "[MODULE...]", summaries["doc"])
+	dir := fs.StringP("write", "w", "", "write every module's page into this directory")
+	pos, code, ok := fs.parse(e, args)
+	if !ok {
+		return code
 	}
 	if *dir != "" {
 		for _, m := range tasks.Modules() {
@@ -443,8 +482,7 @@ func (n noRunner) Run(_ context.Context, c tasks.Cmd) (tasks.Result, error) {
 }
 
 func (e *env) doctor(ctx context.Context, args []string) int {
-	fs := flag.NewFlagSet("doctor", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlags("doctor", "", summaries["doctor"])
 	var users, checks listFlag
 	var invs inventoryFlag
 	var limit patternFlag
@@ -453,21 +491,16 @@ func (e *env) doctor(ctx context.Context, args []string) int {
 	smoke := fs.Bool("smoke", false, "also run a container as each user (check 20)")
 	image := fs.String("smoke-image", doctor.DefaultSmokeImage, "the image the smoke test runs")
 	output := fs.String("output", "human", "human or json")
-	fs.Var(&invs, "i", "check the hosts of this inventory over SSH (repeatable)")
-	fs.Var(&limit, "l", "limit the hosts to this pattern")
-	forks := fs.Int("f", 50, "check this many hosts at a time")
+	fs.VarP(&invs, "inventory", "i", "check the hosts of this inventory over SSH (repeatable)")
+	fs.VarP(&limit, "limit", "l", "limit the hosts to this pattern")
+	forks := fs.IntP("forks", "f", 50, "check this many hosts at a time")
 	stateDir := fs.String("state-dir", engine.DefaultStateDir, "with -i: the hosts' state directory (agent binaries in its bin/)")
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: provision doctor [--user USER]... [--checks N,...] [--smoke] [--output json] [-i INVENTORY [-l PATTERN]]")
-		fs.PrintDefaults()
-	}
-	pos, err := parse(fs, args)
-	if err != nil {
-		return exitFailed
+	pos, code, ok := fs.parse(e, args)
+	if !ok {
+		return code
 	}
 	if len(pos) > 0 {
-		fs.Usage()
-		return exitFailed
+		return e.usageErr("doctor", fmt.Sprintf("takes no arguments, found %q", pos))
 	}
 	if err := firstErr(checkOutput(*output, "human", "json"), checkForks(*forks)); err != nil {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)

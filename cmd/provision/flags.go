@@ -226,3 +226,12 @@ func checkRoot(root string) error {
 	}
 	return nil
 }
+
+// Type names the value in help.
+func (l *inventoryFlag) Type() string { return "inventory" }
+
+// Type names the value in help.
+func (p *patternFlag) Type() string { return "pattern" }
+
+// Type names the value in help.
+func (x *extraVars) Type() string { return "vars" }

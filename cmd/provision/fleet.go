@@ -45,6 +45,10 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		e.printInventoryErr(err)
 		return exitFailed
 	}
+	if err := f.ansible.apply(targets); err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
+		return exitFailed
+	}
 	if f.askBecomePass {
 		pass, err := e.readPassword("BECOME password: ")
 		if err != nil {
@@ -66,26 +70,24 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		return exitFailed
 	}
 	abs, _ := filepath.Abs(pb.File)
-	job := &transport.Job{Playbook: pb, Verbose: f.verbose, Bundle: agent.Bundle{
+	job := &transport.Job{Playbook: pb, Verbose: f.verbose > 0, Bundle: agent.Bundle{
 		Version: agent.BundleVersion, Playbook: pb.File, PlaybookID: abs, Source: source,
-		Check: f.check, NoVerify: f.noVerify, Tags: f.tags, SkipTags: f.skipTags, ExtraVars: f.extra.vars, Vaulted: pb.Vaulted,
+		Check: f.check, NoVerify: f.noVerify, Tags: f.tags, SkipTags: f.skipTags, StartAtTask: f.ansible.startAtTask, ExtraVars: f.extra.vars, Vaulted: pb.Vaulted,
 		StateDir: f.state.dir, LockPath: f.state.lock,
 	}}
 	job.Match = inv.Match
-	if len(f.inventories) > 0 || f.chroot != "" {
-		remote := false
-		for _, t := range targets {
-			remote = remote || t.Connection != "local"
-		}
-		if remote {
-			if job.Bundle.Files, err = agent.CollectFiles(pb); err != nil {
-				fmt.Fprintf(e.stderr, "provision: %v\n", err)
-				return exitFailed
-			}
+	remote := false
+	for _, t := range targets {
+		remote = remote || t.Connection != "local"
+	}
+	if remote {
+		if job.Bundle.Files, err = agent.CollectFiles(pb); err != nil {
+			fmt.Fprintf(e.stderr, "provision: %v\n", err)
+			return exitFailed
 		}
 	}
 
-	sink := e.sink(f.output, f.diff, f.verbose)
+	sink := e.sink(f.output, f.diff, f.verbose > 0)
 	var live *report.Live
 	if h, ok := sink.(*report.Human); ok {
 		h.ShowHost = len(targets) > 1

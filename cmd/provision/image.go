@@ -93,3 +93,6 @@ func chrootTarget(f *applyFlags, root string) ([]target, error) {
 	}
 	return []target{{Target: transport.Target{Name: dir, Connection: inventory.ConnChroot, Address: dir}}}, nil
 }
+
+// Type names the value in help.
+func (f *imageFlag) Type() string { return "bool" }

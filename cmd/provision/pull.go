@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"path/filepath"
 	"time"
@@ -20,8 +19,7 @@ import (
 // a playbook on this host, or (--once) do one such run, which is what the
 // timer's service executes.
 func (e *env) pullCmd(ctx context.Context, args []string) int {
-	fs := flag.NewFlagSet("pull", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
+	fs := newFlags("pull", "", summaries["pull"])
 	pbPath := fs.String("playbook", "", "the playbook to re-apply (kept at this path on the host)")
 	every := fs.Duration("every", 30*time.Minute, "how often to re-apply it")
 	check := fs.Bool("check", false, "only check: report drift in the journal and the state file, change nothing")
@@ -30,17 +28,15 @@ func (e *env) pullCmd(ctx context.Context, args []string) int {
 	root := fs.String("root", "/", "install into the image rooted here (enable by symlink; nothing is started)")
 	var image imageFlag
 	fs.Var(&image, "image", "install into the image being built here: provision and the playbook are copied into it (implied by --root; default: detected, see docs/images.md)")
+	fs.Lookup("image").NoOptDefVal = "true"
 	var state statePaths
-	state.register(fs)
-	fs.Usage = func() {
-		fmt.Fprintln(e.stderr, "usage: provision pull --playbook PATH [--every 30m] [--check] | --remove | --once --playbook PATH")
-		fs.PrintDefaults()
+	state.register(fs.FlagSet)
+	pos, code, ok := fs.parse(e, args)
+	if !ok {
+		return code
 	}
-	if pos, err := parse(fs, args); err != nil || len(pos) > 0 {
-		if err == nil {
-			fs.Usage()
-		}
-		return exitFailed
+	if len(pos) > 0 {
+		return e.usageErr("pull", fmt.Sprintf("takes no arguments, found %q (the playbook goes after --playbook)", pos))
 	}
 	if err := state.check(); err != nil {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
@@ -71,8 +67,7 @@ func (e *env) pullCmd(ctx context.Context, args []string) int {
 		res, err := pull.Remove(ctx, sys)
 		return e.pullResult(res, err, "removed")
 	case *pbPath == "":
-		fs.Usage()
-		return exitFailed
+		return e.usageErr("pull", "missing --playbook PATH (or --remove)")
 	case *once:
 		abs, err := filepath.Abs(*pbPath)
 		if err != nil {
@@ -132,13 +127,16 @@ func (e *env) pullResult(res pull.Result, err error, what string) int {
 
 // status is `provision status`: the last pull runs on this host.
 func (e *env) status(args []string) int {
-	fs := flag.NewFlagSet("status", flag.ContinueOnError)
-	fs.SetOutput(e.stderr)
-	n := fs.Int("n", 10, "how many runs to show")
+	fs := newFlags("status", "", summaries["status"])
+	n := fs.IntP("runs", "n", 10, "how many runs to show")
 	var state statePaths
-	state.register(fs)
-	if pos, err := parse(fs, args); err != nil || len(pos) > 0 {
-		return exitFailed
+	state.register(fs.FlagSet)
+	pos, code, ok := fs.parse(e, args)
+	if !ok {
+		return code
+	}
+	if len(pos) > 0 {
+		return e.usageErr("status", fmt.Sprintf("takes no arguments, found %q", pos))
 	}
 	if err := state.check(); err != nil {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
