@@ -626,3 +626,45 @@ func TestOpenat2InUse(t *testing.T) {
 	}
 	h.Close()
 }
+
+// A user swaps the fifo in their home for a link to root's file after
+// Chown saw the fifo: chmod must not follow it (it did, by name).
+func TestAttackSwapSpecialToLinkBeforeChmod(t *testing.T) {
+	needRoot(t)
+	e := newEnv(t)
+	e.dir("/home/alice")
+	e.chown("/home/alice", alice)
+	p := e.h("/home/alice/fifo")
+	if err := unix.Mkfifo(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	specialStep = func() {
+		os.Remove(p)
+		if err := os.Symlink(e.outside+"/secret", p); err != nil {
+			t.Error(err)
+		}
+	}
+	defer func() { specialStep = func() {} }()
+	err := e.fs.For(&User{UID: alice, GID: alice}).Chown("/home/alice/fifo", alice, alice, ptr(fs.FileMode(0o644)))
+	if err == nil || !strings.Contains(err.Error(), "changed while in use") {
+		t.Fatalf("Chown = %v, want changed while in use", err)
+	}
+}
+
+// Chown of a fifo still changes it, through its handle.
+func TestChownSpecialThroughHandle(t *testing.T) {
+	needRoot(t)
+	e := newEnv(t)
+	e.dir("/home/alice")
+	e.chown("/home/alice", alice)
+	if err := unix.Mkfifo(e.h("/home/alice/fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fs.For(&User{UID: alice, GID: alice}).Chown("/home/alice/fifo", alice, alice, ptr(fs.FileMode(0o640))); err != nil {
+		t.Fatal(err)
+	}
+	fi := e.lstat("/home/alice/fifo")
+	if fi.Mode().Perm() != 0o640 || fi.Sys().(*syscall.Stat_t).Uid != alice {
+		t.Fatalf("fifo is %v uid %d", fi.Mode(), fi.Sys().(*syscall.Stat_t).Uid)
+	}
+}
