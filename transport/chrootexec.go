@@ -104,6 +104,16 @@ func (m chrootMount) mount(root string, rootFD int) error {
 		return fmt.Errorf("chroot %s: reopen %s: %w", root, where, err)
 	}
 	defer unix.Close(top)
+	// Read-only with every mount below it (a bind remount changes the top
+	// mount only: /sys/fs/cgroup, /sys/kernel/security... stayed writable).
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+	err = unix.MountSetattr(top, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr)
+	if err == nil {
+		return nil
+	}
+	if err != unix.ENOSYS {
+		return fmt.Errorf("chroot %s: make %s read-only: %w", root, where, err)
+	}
 	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
 	if err := unix.Mount("", fmt.Sprintf("/proc/self/fd/%d", top), "", flags, ""); err != nil {
 		return fmt.Errorf("chroot %s: make %s read-only: %w", root, where, err)
