@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -666,5 +667,45 @@ func TestChownSpecialThroughHandle(t *testing.T) {
 	fi := e.lstat("/home/alice/fifo")
 	if fi.Mode().Perm() != 0o640 || fi.Sys().(*syscall.Stat_t).Uid != alice {
 		t.Fatalf("fifo is %v uid %d", fi.Mode(), fi.Sys().(*syscall.Stat_t).Uid)
+	}
+}
+
+// A user swaps the file being read for a link to a FIFO (or a device)
+// between the O_PATH handle and the open for reading: the FIFO must never
+// be opened (the reopen by name opened it within a second).
+func TestAttackSwapToFIFOBeforeRead(t *testing.T) {
+	e := newEnv(t)
+	e.dir("/home/alice")
+	fifo := e.h("/fifo")
+	unix.Mkfifo(fifo, 0o600)
+	p := e.h("/home/alice/f")
+	var stop atomic.Bool
+	var opened atomic.Int64
+	go func() {
+		for !stop.Load() {
+			fd, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK, 0)
+			if err == nil {
+				opened.Add(1)
+				unix.Close(fd)
+			}
+		}
+	}()
+	go func() {
+		for !stop.Load() {
+			os.WriteFile(p+".new", []byte("x"), 0o644)
+			os.Rename(p+".new", p)
+			os.Symlink("/fifo", p+".l")
+			os.Rename(p+".l", p)
+		}
+	}()
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) && opened.Load() == 0 {
+		e.fs.ReadFile("/home/alice/f")
+	}
+	stop.Store(true)
+	time.Sleep(10 * time.Millisecond)
+	os.Remove(p)
+	if n := opened.Load(); n > 0 {
+		t.Fatalf("the fifo was opened for reading %d times", n)
 	}
 }
