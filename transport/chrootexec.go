@@ -27,11 +27,15 @@ type chrootMount struct {
 	readOnly bool
 }
 
-// chrootMounts: a /proc of the run's own PID namespace, the build
-// machine's /sys read-only and /dev, and an empty tmpfs on /run (so no
-// socket of the build machine, its systemd or D-Bus, is reachable).
+// chrootMounts: a /proc of the run's own PID namespace (its /proc/sys
+// read-only), the build machine's /sys read-only and /dev, and an empty
+// tmpfs on /run (so no socket of the build machine, its systemd or D-Bus,
+// is reachable).
 var chrootMounts = []chrootMount{
 	{dir: "proc", source: "proc", fstype: "proc", flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
+	// The kernel's settings are the build machine's: a package script
+	// applying its sysctl.d file (sysctl -p) must not change them.
+	{dir: "proc/sys", source: "/proc/sys", flags: unix.MS_BIND | unix.MS_REC, readOnly: true},
 	{dir: "sys", source: "/sys", flags: unix.MS_BIND | unix.MS_REC, readOnly: true},
 	{dir: "dev", source: "/dev", flags: unix.MS_BIND | unix.MS_REC},
 	{dir: "run", source: "tmpfs", fstype: "tmpfs", flags: unix.MS_NOSUID | unix.MS_NODEV, data: "mode=0755"},

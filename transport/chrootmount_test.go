@@ -10,21 +10,18 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// The image's /sys is read-only with every mount below it: a bind
+// The image's /sys is read-only with every mount below it (a bind
 // remount changed only the top one, and a package script could write the
-// build machine's /sys/fs/cgroup.
-func TestChrootSysReadOnlyRecursive(t *testing.T) {
+// build machine's /sys/fs/cgroup), and so is /proc/sys (a package script
+// running sysctl -p changed the build machine's settings).
+func TestChrootSysAndProcSysReadOnly(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to mount")
 	}
 	root := t.TempDir()
-	if err := os.Mkdir(filepath.Join(root, "sys"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var sys chrootMount
-	for _, m := range chrootMounts {
-		if m.dir == "sys" {
-			sys = m
+	for _, d := range []string{"proc", "sys", "dev", "run"} {
+		if err := os.Mkdir(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
 		}
 	}
 	type result struct {
@@ -51,9 +48,11 @@ func TestChrootSysReadOnlyRecursive(t *testing.T) {
 			return
 		}
 		defer unix.Close(rootFD)
-		if err := sys.mount(root, rootFD); err != nil {
-			done <- result{err: err}
-			return
+		for _, m := range chrootMounts {
+			if err := m.mount(root, rootFD); err != nil {
+				done <- result{err: err}
+				return
+			}
 		}
 		data, err := os.ReadFile("/proc/thread-self/mountinfo")
 		done <- result{string(data), err}
@@ -62,18 +61,20 @@ func TestChrootSysReadOnlyRecursive(t *testing.T) {
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
-	n := 0
-	for _, line := range strings.Split(r.mountinfo, "\n") {
-		f := strings.Fields(line)
-		if len(f) < 6 || f[4] != root+"/sys" && !strings.HasPrefix(f[4], root+"/sys/") {
-			continue
+	for _, dir := range []string{root + "/sys", root + "/proc/sys"} {
+		n := 0
+		for _, line := range strings.Split(r.mountinfo, "\n") {
+			f := strings.Fields(line)
+			if len(f) < 6 || f[4] != dir && !strings.HasPrefix(f[4], dir+"/") {
+				continue
+			}
+			n++
+			if !strings.HasPrefix(f[5], "ro") {
+				t.Errorf("%s is mounted %s", f[4], f[5])
+			}
 		}
-		n++
-		if !strings.HasPrefix(f[5], "ro") {
-			t.Errorf("%s is mounted %s", f[4], f[5])
+		if n == 0 {
+			t.Errorf("no mount on %s:\n%s", dir, r.mountinfo)
 		}
-	}
-	if n == 0 {
-		t.Fatalf("no mount on %s/sys:\n%s", root, r.mountinfo)
 	}
 }
