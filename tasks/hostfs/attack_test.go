@@ -709,3 +709,21 @@ func TestAttackSwapToFIFOBeforeRead(t *testing.T) {
 		t.Fatalf("the fifo was opened for reading %d times", n)
 	}
 }
+
+// ReadFileNoFollow (backups) reads the file itself: a link swapped in for
+// a user's file is refused, never read through, and stat and data come
+// from one handle.
+func TestAttackReadNoFollowLink(t *testing.T) {
+	e := newEnv(t)
+	e.dir("/home/alice")
+	e.link(e.outside+"/secret", "/home/alice/.bashrc")
+	data, _, err := e.fs.ReadFileNoFollow("/home/alice/.bashrc")
+	if !errors.Is(err, ErrNotRegular) || len(data) != 0 {
+		t.Fatalf("ReadFileNoFollow of a link = %q, %v; want ErrNotRegular", data, err)
+	}
+	e.file("/home/alice/.profile", "mine\n", 0o644)
+	data, fi, err := e.fs.ReadFileNoFollow("/home/alice/.profile")
+	if err != nil || string(data) != "mine\n" || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("ReadFileNoFollow = %q, %v, %v", data, fi, err)
+	}
+}

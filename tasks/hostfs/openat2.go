@@ -2,7 +2,6 @@ package hostfs
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"strings"
@@ -79,7 +78,7 @@ func (f FS) reopen(p string, h *os.File, flags int) (*os.File, error) {
 		want = fi.IsDir()
 	}
 	if !want {
-		return nil, &fs.PathError{Op: "open", Path: p, Err: fmt.Errorf("is a %s", Kind(fi))}
+		return nil, &fs.PathError{Op: "open", Path: p, Err: notRegular(Kind(fi))}
 	}
 	flags |= unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC
 	r, err := pathrs.Reopen(h, flags)
@@ -92,3 +91,13 @@ func (f FS) reopen(p string, h *os.File, flags int) (*os.File, error) {
 	}
 	return r, nil
 }
+
+// ErrNotRegular is matched (errors.Is) by the error of a read refused
+// because the file is not a regular file (or, listing, a directory).
+var ErrNotRegular = errors.New("not a regular file")
+
+// notRegular says what the file is instead; it is ErrNotRegular.
+type notRegular string
+
+func (k notRegular) Error() string        { return "is a " + string(k) }
+func (k notRegular) Is(target error) bool { return target == ErrNotRegular }
