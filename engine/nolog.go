@@ -2,7 +2,9 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/provision-tool/provision/playbook"
@@ -66,7 +68,7 @@ func newSecrets(vaulted map[string]string) *secrets {
 	var s secrets
 	for _, v := range vaulted {
 		if v != "" {
-			s.values = append(s.values, v)
+			s.values = append(s.values, quotedForms(v)...)
 		}
 	}
 	if len(s.values) == 0 {
@@ -80,6 +82,24 @@ func newSecrets(vaulted map[string]string) *secrets {
 	}
 	s.replacer = strings.NewReplacer(pairs...)
 	return &s
+}
+
+// quotedForms is v and the forms it takes inside a Go-quoted string (%q,
+// %+q, and %q of a message already holding it quoted): errors quote the
+// values they refuse, and a secret holding a quote, a backslash, a control
+// or a non-ASCII character is not literally in the quoted text.
+func quotedForms(v string) []string {
+	forms := []string{v}
+	add := func(q string) string {
+		q = q[1 : len(q)-1]
+		if !slices.Contains(forms, q) {
+			forms = append(forms, q)
+		}
+		return q
+	}
+	add(strconv.Quote(add(strconv.Quote(v))))
+	add(strconv.Quote(add(strconv.QuoteToASCII(v))))
+	return forms
 }
 
 // in reports whether text contains a secret.

@@ -154,11 +154,12 @@ func (e *ErrLocked) Error() string {
 
 // AcquireLock takes the host's run lock without waiting.
 func AcquireLock(sys *tasks.System, path string) (*Lock, error) {
-	hp := sys.MustPath(path)
-	if err := os.MkdirAll(filepath.Dir(hp), 0o755); err != nil {
-		return nil, err
+	// Inside the root and never a device, FIFO or link: an image's
+	// /run/provision.lock may be a device node, and the PID is written.
+	if err := sys.FS().MkdirAll(filepath.Dir(path), 0o755, -1, -1); err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}
-	f, err := os.OpenFile(hp, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := sys.FS().OpenRegular(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", path, err)
 	}

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/provision-tool/provision/tasks/hostfs"
 )
 
 // User is one /etc/passwd entry.
@@ -50,8 +52,8 @@ type cachedFile struct {
 	valid bool
 }
 
-func (c *cachedFile) fresh(path string) (bool, error) {
-	st, err := os.Stat(path)
+func (c *cachedFile) fresh(fsys hostfs.FS, path string) (bool, error) {
+	st, err := fsys.Stat(path)
 	if os.IsNotExist(err) {
 		ok := c.valid && c.size == -1
 		*c = cachedFile{size: -1, valid: true}
@@ -81,13 +83,13 @@ func (f *Facts) Users() ([]User, error) {
 
 func (f *Facts) usersLocked() ([]User, error) {
 	a := &f.acct
-	p := f.path("/etc/passwd")
-	ok, err := a.passwd.fresh(p)
+	p := "/etc/passwd"
+	ok, err := a.passwd.fresh(f.fsys(), p)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		a.users, err = readPasswd(p)
+		a.users, err = readPasswd(f.fsys(), p)
 		if err != nil {
 			a.passwd.valid = false
 			return nil, err
@@ -106,13 +108,13 @@ func (f *Facts) Groups() ([]Group, error) {
 
 func (f *Facts) groupsLocked() ([]Group, error) {
 	a := &f.acct
-	p := f.path("/etc/group")
-	ok, err := a.group.fresh(p)
+	p := "/etc/group"
+	ok, err := a.group.fresh(f.fsys(), p)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
-		a.groups, err = readGroup(p)
+		a.groups, err = readGroup(f.fsys(), p)
 		if err != nil {
 			a.group.valid = false
 			return nil, err
@@ -190,8 +192,8 @@ func (f *Facts) SupplementaryGroups(user string) []int64 {
 	return out
 }
 
-func readPasswd(path string) ([]User, error) {
-	data, err := os.ReadFile(path)
+func readPasswd(fsys hostfs.FS, path string) ([]User, error) {
+	data, err := fsys.ReadFile(path)
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
@@ -217,8 +219,8 @@ func readPasswd(path string) ([]User, error) {
 	return out, nil
 }
 
-func readGroup(path string) ([]Group, error) {
-	data, err := os.ReadFile(path)
+func readGroup(fsys hostfs.FS, path string) ([]Group, error) {
+	data, err := fsys.ReadFile(path)
 	if os.IsNotExist(err) {
 		return nil, nil
 	}

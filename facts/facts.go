@@ -16,6 +16,8 @@ import (
 	"sync"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/provision-tool/provision/tasks/hostfs"
 )
 
 // Facts is the lazily gathered description of one host. The zero value is
@@ -54,6 +56,13 @@ func (f *Facts) Root() string { return f.root }
 
 func (f *Facts) path(p string) string { return filepath.Join(f.root, p) }
 
+// fsys reads the host's files inside its root: links resolve inside it
+// and only regular files are read (an image's /etc/hostname linking to
+// the build machine's files, or a FIFO, must not be read).
+func (f *Facts) fsys() hostfs.FS { return hostfs.FS{Root: f.root} }
+
+func (f *Facts) readFile(p string) ([]byte, error) { return f.fsys().ReadFile(p) }
+
 // OS is what /etc/os-release says.
 type OS struct {
 	ID         string   `json:"id"`
@@ -67,9 +76,9 @@ type OS struct {
 // OS returns the host's os-release facts.
 func (f *Facts) OS() OS {
 	f.osOnce.Do(func() {
-		data, err := os.ReadFile(f.path("/etc/os-release"))
+		data, err := f.readFile("/etc/os-release")
 		if err != nil {
-			data, _ = os.ReadFile(f.path("/usr/lib/os-release"))
+			data, _ = f.readFile("/usr/lib/os-release")
 		}
 		kv := ParseEnvFile(data)
 		f.os = OS{ID: kv["ID"], VersionID: kv["VERSION_ID"], PrettyName: kv["PRETTY_NAME"], IDLike: strings.Fields(kv["ID_LIKE"])}
@@ -124,7 +133,7 @@ func (f *Facts) PackageManager() string {
 }
 
 func (f *Facts) detectPM() string {
-	exists := func(p string) bool { _, err := os.Stat(f.path(p)); return err == nil }
+	exists := func(p string) bool { _, err := f.fsys().Stat(p); return err == nil }
 	// A Debian host may have dnf installed too (to build RPM images); its
 	// own package manager is apt.
 	if f.OS().Family == "debian" && exists("/usr/bin/apt-get") {
@@ -132,7 +141,7 @@ func (f *Facts) detectPM() string {
 	}
 	for _, dir := range []string{"/usr/bin", "/bin", "/usr/sbin"} {
 		if exists(dir + "/dnf") {
-			if target, err := filepath.EvalSymlinks(f.path(dir + "/dnf")); err == nil && strings.HasPrefix(filepath.Base(target), "dnf5") {
+			if target, err := f.fsys().Resolve(dir + "/dnf"); err == nil && strings.HasPrefix(filepath.Base(target), "dnf5") {
 				return "dnf5"
 			}
 			return "dnf"
@@ -179,11 +188,11 @@ func (f *Facts) unameOnce() {
 			f.arch = runtime.GOARCH
 		}
 		if f.root != "/" {
-			if data, err := os.ReadFile(f.path("/proc/sys/kernel/osrelease")); err == nil {
+			if data, err := f.readFile("/proc/sys/kernel/osrelease"); err == nil {
 				f.kernel = strings.TrimSpace(string(data))
 			}
 			f.hostname = ""
-			if data, err := os.ReadFile(f.path("/etc/hostname")); err == nil {
+			if data, err := f.readFile("/etc/hostname"); err == nil {
 				f.hostname = strings.TrimSpace(string(data))
 			}
 		}
@@ -214,7 +223,7 @@ func KernelVersion(release string) (major, minor int) {
 // SystemdPID1 reports whether systemd is the running init, as sd_booted(3)
 // decides: /run/systemd/system exists.
 func (f *Facts) SystemdPID1() bool {
-	st, err := os.Stat(f.path("/run/systemd/system"))
+	st, err := f.fsys().Stat("/run/systemd/system")
 	return err == nil && st.IsDir()
 }
 
@@ -234,7 +243,7 @@ type LoginDefs struct {
 // LoginDefs returns the host's login.defs values.
 func (f *Facts) LoginDefs() LoginDefs {
 	f.ldOnce.Do(func() {
-		data, _ := os.ReadFile(f.path("/etc/login.defs"))
+		data, _ := f.readFile("/etc/login.defs")
 		f.ld = ParseLoginDefs(data)
 	})
 	return f.ld

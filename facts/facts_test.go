@@ -4,7 +4,10 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func write(t *testing.T, root, path, content string) {
@@ -123,5 +126,46 @@ func TestHostnameAndUserID(t *testing.T) {
 	}
 	if m := f.Map(); m["hostname"] != "builder" || m["user_id"] != "me" {
 		t.Errorf("Map: %v %v", m["hostname"], m["user_id"])
+	}
+}
+
+// An image's /etc/hostname or /proc/sys/kernel/osrelease linking to a file
+// of the build machine must not be read (its content became a fact shown
+// by `provision facts` and written into the image by templates), nor an
+// os-release that is a FIFO (the run hung).
+func TestImageFactsStayInTheRoot(t *testing.T) {
+	base := t.TempDir()
+	secret := filepath.Join(base, "build-secret")
+	if err := os.WriteFile(secret, []byte("build-machine-secret\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root := filepath.Join(base, "root")
+	for _, d := range []string{"etc", "proc/sys/kernel"} {
+		if err := os.MkdirAll(filepath.Join(root, d), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, l := range []string{"etc/hostname", "proc/sys/kernel/osrelease", "etc/login.defs"} {
+		if err := os.Symlink(secret, filepath.Join(root, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := syscall.Mkfifo(filepath.Join(root, "etc/os-release"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f := New(root)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if h, k := f.Hostname(), f.Kernel(); strings.Contains(h+k, "secret") {
+			t.Errorf("hostname %q, kernel %q: read outside the root", h, k)
+		}
+		f.OS()
+		f.LoginDefs()
+	}()
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("reading the image's facts hangs on a FIFO")
 	}
 }

@@ -27,9 +27,18 @@ func ReadFile(path string) ([]byte, error) { return ReadFileLimit(path, MaxSize)
 
 // ReadFileLimit reads the regular file at path, refusing anything else (a
 // FIFO, a device, a directory, a socket) and files larger than limit. The
-// file is opened with O_NONBLOCK, so that a FIFO swapped in after the
-// check cannot block the read.
+// file is checked before it is opened, so that a device is never opened
+// (opening one can act: a watchdog starts), and opened with O_NONBLOCK,
+// so that a FIFO swapped in after the check cannot block the read; what
+// is opened must be what was checked.
 func ReadFileLimit(path string, limit int64) ([]byte, error) {
+	before, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := Regular(path, before); err != nil {
+		return nil, err
+	}
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return nil, err
@@ -41,6 +50,9 @@ func ReadFileLimit(path string, limit int64) ([]byte, error) {
 	}
 	if err := Regular(path, st); err != nil {
 		return nil, err
+	}
+	if !os.SameFile(before, st) {
+		return nil, &fs.PathError{Op: "read", Path: path, Err: errors.New("replaced while it was being opened")}
 	}
 	if st.Size() > limit {
 		return nil, &fs.PathError{Op: "read", Path: path, Err: fmt.Errorf("file is %s, more than the limit of %s", Size(st.Size()), Size(limit))}

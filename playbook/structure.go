@@ -285,15 +285,39 @@ func (p *parser) subFileAt(v *yaml.Node, relPath string, optional bool) (*yaml.N
 	return root, sub
 }
 
-// readBeside reads files relative to dir, bounded as every input is.
+// readBeside reads files relative to dir, bounded as every input is. A
+// link leading out of dir is refused as a name with ".." is: its target
+// would be read and shown in errors (validate run on a contributed
+// playbook printed the first lines of /etc/shadow).
 func readBeside(dir string) func(rel string) ([]byte, error) {
 	return func(rel string) ([]byte, error) {
-		data, err := input.ReadFile(filepath.Join(dir, filepath.FromSlash(rel)))
+		full := filepath.Join(dir, filepath.FromSlash(rel))
+		if err := staysInside(dir, full); err != nil {
+			return nil, fmt.Errorf("%s: %w", rel, err)
+		}
+		data, err := input.ReadFile(full)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", rel, unwrapPath(err))
 		}
 		return data, nil
 	}
+}
+
+// staysInside refuses full when its links lead out of dir. A missing file
+// is left to the read.
+func staysInside(dir, full string) error {
+	real, err := filepath.EvalSymlinks(full)
+	if err != nil {
+		return nil
+	}
+	realDir, err := filepath.EvalSymlinks(dir)
+	if err != nil {
+		return err
+	}
+	if rel, err := filepath.Rel(realDir, real); err != nil || !filepath.IsLocal(rel) {
+		return fmt.Errorf("a link leads out of the playbook's directory (to %s): a file a playbook names must stay inside it", real)
+	}
+	return nil
 }
 
 // unwrapPath drops the path an *fs.PathError repeats.

@@ -83,3 +83,44 @@ func TestImportsStayInside(t *testing.T) {
 		}
 	}
 }
+
+// A link beside the playbook leading out of its directory is refused: its
+// target was read and its first lines shown in errors.
+func TestImportLinksStayInside(t *testing.T) {
+	base := t.TempDir()
+	dir := filepath.Join(base, "play")
+	if err := os.MkdirAll(filepath.Join(dir, "roles/r/tasks"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(base, "secret"), []byte("root:$6$canaryhash:1:0:99999:7:::\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range []string{"vars.yml", "tasks.yml", "roles/r/tasks/main.yml"} {
+		if err := os.Symlink(filepath.Join(base, "secret"), filepath.Join(dir, l)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "inside.yml"), []byte("- debug: {msg: hi}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("inside.yml", filepath.Join(dir, "alias.yml")); err != nil {
+		t.Fatal(err)
+	}
+	src := `- hosts: all
+  vars_files: [vars.yml]
+  roles: [r]
+  tasks:
+    - import_tasks: tasks.yml
+    - import_tasks: alias.yml
+`
+	_, err := Parse(filepath.Join(dir, "site.yml"), []byte(src))
+	if err == nil {
+		t.Fatal("accepted")
+	}
+	if strings.Contains(err.Error(), "canaryhash") {
+		t.Errorf("the link's target was read:\n%v", err)
+	}
+	if n := strings.Count(err.Error(), "a link leads out of the playbook's directory"); n != 3 {
+		t.Errorf("%d refusals, want 3 (alias.yml stays inside):\n%v", n, err)
+	}
+}

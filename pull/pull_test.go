@@ -339,3 +339,39 @@ func TestUnitsRefuseControlCharacters(t *testing.T) {
 		t.Errorf("state dir with a newline accepted")
 	}
 }
+
+// The unit names the playbook's path, not its target: a link in a
+// directory others can write, or a file in a sticky /tmp (gone at the
+// next reboot, when anyone may create it), would let them choose what the
+// root timer runs later.
+func TestInstallRefusesPathsOthersCanRepoint(t *testing.T) {
+	for _, tc := range []struct {
+		name, playbook, want string
+		setup                func(sys *tasks.System)
+	}{
+		{"link in a world-writable directory", "/srv/drop/site.yml", "/srv/drop has mode 0777", func(sys *tasks.System) {
+			os.MkdirAll(taskstest.HostPath(sys, "/srv/drop"), 0o755)
+			os.Chmod(taskstest.HostPath(sys, "/srv/drop"), 0o777)
+			os.Symlink(opts.Playbook, taskstest.HostPath(sys, "/srv/drop/site.yml"))
+		}},
+		{"file in a sticky /tmp", "/tmp/site.yml", "/tmp has mode 0777", func(sys *tasks.System) {
+			os.MkdirAll(taskstest.HostPath(sys, "/tmp"), 0o755)
+			os.Chmod(taskstest.HostPath(sys, "/tmp"), 0o777|os.ModeSticky)
+			taskstest.WriteFile(t, sys, "/tmp/site.yml", "- hosts: all\n")
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sys := installRoot(t)
+			tc.setup(sys)
+			o := opts
+			o.Playbook = tc.playbook
+			_, err := Install(context.Background(), sys, o)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("got %v, want an error with %q", err, tc.want)
+			}
+			if sys.Exists("/etc/systemd/system/provision-pull.service") {
+				t.Error("the unit was written")
+			}
+		})
+	}
+}

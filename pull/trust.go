@@ -23,7 +23,7 @@ func checkControl(what, p string) error {
 // checkTrusted refuses a file the root timer runs (the binary) or reads
 // (the playbook) unless it is a regular file owned by root and writable by
 // no one else, and every directory above it (up to the host's root) is
-// owned by root and writable by no one else, sticky directories excepted.
+// owned by root and writable by no one else, sticky ones included.
 // Otherwise whoever could write there could run anything as root. Links
 // are resolved inside the root first, so their targets are what is
 // checked. The user running provision counts as root, as in package hostfs
@@ -46,11 +46,26 @@ func checkTrusted(sys *tasks.System, what, p string) error {
 			return fmt.Errorf("refusing %s %s for a root timer: %w", what, p, err)
 		}
 		if path == root || path == "/" {
-			return nil
+			break
 		}
 		path = filepath.Dir(path)
 		if info, err = os.Lstat(path); err != nil {
 			return fmt.Errorf("%s %s: %w", what, p, err)
+		}
+	}
+	// The unit names p, not its target: every link and directory on the
+	// way as p spells it must be root's too, or whoever could write there
+	// could point p elsewhere later.
+	for q := filepath.Clean(p); ; q = filepath.Dir(q) {
+		info, err := sys.Lstat(q)
+		if err != nil {
+			return fmt.Errorf("%s %s: %w", what, p, err)
+		}
+		if err := trustedByRoot(q, info); err != nil {
+			return fmt.Errorf("refusing %s %s for a root timer: %w", what, p, err)
+		}
+		if q == "/" {
+			return nil
 		}
 	}
 }
@@ -65,7 +80,13 @@ func trustedByRoot(path string, fi os.FileInfo) error {
 		return fmt.Errorf("%s is owned by uid %d, not by root", path, st.Uid)
 	}
 	mode := fi.Mode()
-	if mode.Perm()&0o022 != 0 && !(mode.IsDir() && mode&os.ModeSticky != 0) {
+	if mode&os.ModeSymlink != 0 {
+		return nil // a link's mode means nothing; its directory's does
+	}
+	// Sticky directories are no exception: the unit names the path for
+	// good, and once root's file is gone from /tmp (a reboot, tmpfiles)
+	// anyone may create it there.
+	if mode.Perm()&0o022 != 0 {
 		return fmt.Errorf("%s has mode %04o: others can write to it", path, mode.Perm())
 	}
 	return nil

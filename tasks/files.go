@@ -52,14 +52,13 @@ func (s *System) WriteFile(p string, data []byte, attrs FileAttrs, backup string
 
 // backup copies the regular file p, with its mode and owner, to backup.
 func (s *System) backup(fsys hostfs.FS, p, backup string) error {
-	st, err := fsys.Lstat(p)
-	if errors.Is(err, fs.ErrNotExist) || err == nil && !st.Mode().IsRegular() {
+	// One handle for the stat and the read, never through a link: the
+	// directory may be a user's, who could swap the file for a link to
+	// /etc/shadow in between, and the backup gets the file's owner.
+	old, st, err := fsys.ReadFileNoFollow(p)
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, hostfs.ErrNotRegular) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	old, err := fsys.ReadFile(p)
 	if err != nil {
 		return err
 	}

@@ -27,11 +27,15 @@ type chrootMount struct {
 	readOnly bool
 }
 
-// chrootMounts: a /proc of the run's own PID namespace, the build
-// machine's /sys read-only and /dev, and an empty tmpfs on /run (so no
-// socket of the build machine, its systemd or D-Bus, is reachable).
+// chrootMounts: a /proc of the run's own PID namespace (its /proc/sys
+// read-only), the build machine's /sys read-only and /dev, and an empty
+// tmpfs on /run (so no socket of the build machine, its systemd or D-Bus,
+// is reachable).
 var chrootMounts = []chrootMount{
 	{dir: "proc", source: "proc", fstype: "proc", flags: unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC},
+	// The kernel's settings are the build machine's: a package script
+	// applying its sysctl.d file (sysctl -p) must not change them.
+	{dir: "proc/sys", source: "/proc/sys", flags: unix.MS_BIND | unix.MS_REC, readOnly: true},
 	{dir: "sys", source: "/sys", flags: unix.MS_BIND | unix.MS_REC, readOnly: true},
 	{dir: "dev", source: "/dev", flags: unix.MS_BIND | unix.MS_REC},
 	{dir: "run", source: "tmpfs", fstype: "tmpfs", flags: unix.MS_NOSUID | unix.MS_NODEV, data: "mode=0755"},
@@ -104,6 +108,16 @@ func (m chrootMount) mount(root string, rootFD int) error {
 		return fmt.Errorf("chroot %s: reopen %s: %w", root, where, err)
 	}
 	defer unix.Close(top)
+	// Read-only with every mount below it (a bind remount changes the top
+	// mount only: /sys/fs/cgroup, /sys/kernel/security... stayed writable).
+	attr := &unix.MountAttr{Attr_set: unix.MOUNT_ATTR_RDONLY | unix.MOUNT_ATTR_NOSUID | unix.MOUNT_ATTR_NODEV | unix.MOUNT_ATTR_NOEXEC}
+	err = unix.MountSetattr(top, "", unix.AT_EMPTY_PATH|unix.AT_RECURSIVE, attr)
+	if err == nil {
+		return nil
+	}
+	if err != unix.ENOSYS {
+		return fmt.Errorf("chroot %s: make %s read-only: %w", root, where, err)
+	}
 	flags := uintptr(unix.MS_BIND | unix.MS_REMOUNT | unix.MS_RDONLY | unix.MS_NOSUID | unix.MS_NODEV | unix.MS_NOEXEC)
 	if err := unix.Mount("", fmt.Sprintf("/proc/self/fd/%d", top), "", flags, ""); err != nil {
 		return fmt.Errorf("chroot %s: make %s read-only: %w", root, where, err)

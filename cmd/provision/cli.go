@@ -432,7 +432,9 @@ func printFacts(w io.Writer, prefix string, m map[string]any) {
 			printFacts(w, prefix+k+".", sub)
 			continue
 		}
-		fmt.Fprintf(w, "%-28s %s\n", prefix+k, playbook.Stringify(m[k]))
+		// Values come from the host (an image's hostname, os-release):
+		// escape sequences in them must not reach the terminal.
+		fmt.Fprintf(w, "%-28s %s\n", report.Escape(prefix+k, false), report.Escape(playbook.Stringify(m[k]), false))
 	}
 }
 

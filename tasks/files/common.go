@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -310,9 +311,14 @@ func planRegular(sys *tasks.System, w regularFile) (tasks.Plan, error) {
 	default:
 		rewrite := false
 		if w.Content != nil {
-			old, err := sys.ReadFile(w.Path)
+			// The file Lstat saw, never a link swapped in since (its
+			// target's content would be shown in the diff).
+			old, now, err := sys.FS().ReadFileNoFollow(w.Path)
 			if err != nil {
 				return p, err
+			}
+			if !os.SameFile(fi, now) {
+				return p, fmt.Errorf("%s changed while it was being read", w.Path)
 			}
 			if !bytes.Equal(old, w.Content) {
 				rewrite = true

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -625,4 +626,104 @@ func TestOpenat2InUse(t *testing.T) {
 		t.Fatalf("openat2 not used: %v", err)
 	}
 	h.Close()
+}
+
+// A user swaps the fifo in their home for a link to root's file after
+// Chown saw the fifo: chmod must not follow it (it did, by name).
+func TestAttackSwapSpecialToLinkBeforeChmod(t *testing.T) {
+	needRoot(t)
+	e := newEnv(t)
+	e.dir("/home/alice")
+	e.chown("/home/alice", alice)
+	p := e.h("/home/alice/fifo")
+	if err := unix.Mkfifo(p, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	specialStep = func() {
+		os.Remove(p)
+		if err := os.Symlink(e.outside+"/secret", p); err != nil {
+			t.Error(err)
+		}
+	}
+	defer func() { specialStep = func() {} }()
+	err := e.fs.For(&User{UID: alice, GID: alice}).Chown("/home/alice/fifo", alice, alice, ptr(fs.FileMode(0o644)))
+	if err == nil || !strings.Contains(err.Error(), "changed while in use") {
+		t.Fatalf("Chown = %v, want changed while in use", err)
+	}
+}
+
+// Chown of a fifo still changes it, through its handle.
+func TestChownSpecialThroughHandle(t *testing.T) {
+	needRoot(t)
+	e := newEnv(t)
+	e.dir("/home/alice")
+	e.chown("/home/alice", alice)
+	if err := unix.Mkfifo(e.h("/home/alice/fifo"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.fs.For(&User{UID: alice, GID: alice}).Chown("/home/alice/fifo", alice, alice, ptr(fs.FileMode(0o640))); err != nil {
+		t.Fatal(err)
+	}
+	fi := e.lstat("/home/alice/fifo")
+	if fi.Mode().Perm() != 0o640 || fi.Sys().(*syscall.Stat_t).Uid != alice {
+		t.Fatalf("fifo is %v uid %d", fi.Mode(), fi.Sys().(*syscall.Stat_t).Uid)
+	}
+}
+
+// A user swaps the file being read for a link to a FIFO (or a device)
+// between the O_PATH handle and the open for reading: the FIFO must never
+// be opened (the reopen by name opened it within a second).
+func TestAttackSwapToFIFOBeforeRead(t *testing.T) {
+	e := newEnv(t)
+	e.dir("/home/alice")
+	fifo := e.h("/fifo")
+	unix.Mkfifo(fifo, 0o600)
+	p := e.h("/home/alice/f")
+	var stop atomic.Bool
+	var opened atomic.Int64
+	go func() {
+		for !stop.Load() {
+			fd, err := unix.Open(fifo, unix.O_WRONLY|unix.O_NONBLOCK, 0)
+			if err == nil {
+				opened.Add(1)
+				unix.Close(fd)
+			}
+		}
+	}()
+	go func() {
+		for !stop.Load() {
+			os.WriteFile(p+".new", []byte("x"), 0o644)
+			os.Rename(p+".new", p)
+			os.Symlink("/fifo", p+".l")
+			os.Rename(p+".l", p)
+		}
+	}()
+	deadline := time.Now().Add(time.Second)
+	for time.Now().Before(deadline) && opened.Load() == 0 {
+		e.fs.ReadFile("/home/alice/f")
+	}
+	stop.Store(true)
+	time.Sleep(10 * time.Millisecond)
+	os.Remove(p)
+	if n := opened.Load(); n > 0 {
+		t.Fatalf("the fifo was opened for reading %d times", n)
+	}
+}
+
+// ReadFileNoFollow (backups) reads the file itself: a link swapped in for
+// a user's file is refused, never read through, and stat and data come
+// from one handle.
+func TestAttackReadNoFollowLink(t *testing.T) {
+	e := newEnv(t)
+	e.dir("/home/alice")
+	e.link(e.outside+"/secret", "/home/alice/.bashrc")
+	data, _, err := e.fs.ReadFileNoFollow("/home/alice/.bashrc")
+	if !errors.Is(err, ErrNotRegular) || len(data) != 0 {
+		t.Fatalf("ReadFileNoFollow of a link = %q, %v; want ErrNotRegular", data, err)
+	}
+	e.file("/home/alice/.profile", "mine\n", 0o644)
+	data, fi, err := e.fs.ReadFileNoFollow("/home/alice/.profile")
+	if err != nil || string(data) != "mine\n" || fi.Mode().Perm() != 0o644 {
+		t.Fatalf("ReadFileNoFollow = %q, %v, %v", data, fi, err)
+	}
 }

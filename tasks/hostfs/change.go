@@ -1,6 +1,7 @@
 package hostfs
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -34,7 +35,7 @@ func (f FS) Chown(p string, uid, gid int, mode *fs.FileMode) error {
 		return unix.Fchownat(w.fd(), name, uid, gid, unix.AT_SYMLINK_NOFOLLOW)
 	case unix.S_IFREG, unix.S_IFDIR:
 	default: // fifo, socket, device: never opened
-		return w.chownSpecial(name, uid, gid, mode)
+		return w.chownSpecial(name, &st, uid, gid, mode)
 	}
 	if st.Mode&unix.S_IFMT == unix.S_IFREG && st.Nlink > 1 {
 		return w.unsafe(w.join(name), "has %d hard links; refusing to change a file shared with other paths", st.Nlink)
@@ -84,34 +85,57 @@ func setAttrs(fd int, st *unix.Stat_t, uid, gid int, mode *fs.FileMode) error {
 	return unix.Fchmod(fd, unixMode(*mode))
 }
 
-// chownSpecial changes a fifo, socket or device by name in the held
-// directory: it was just seen not to be a link, and nobody else can
-// replace it in a directory the walk trusts.
-func (w *walk) chownSpecial(name string, uid, gid int, mode *fs.FileMode) error {
-	var st unix.Stat_t
-	if err := unix.Fstatat(w.fd(), name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-		return &fs.PathError{Op: "chown", Path: w.join(name), Err: err}
+// chownSpecial changes a fifo, socket or device, which is never opened for
+// I/O, through an O_PATH handle checked to be the inode st describes: the
+// directory may be the User's, who could otherwise swap in a link between
+// the check and chmod, which follows links.
+func (w *walk) chownSpecial(name string, st *unix.Stat_t, uid, gid int, mode *fs.FileMode) error {
+	p := w.join(name)
+	specialStep()
+	fd, err := unix.Openat(w.fd(), name, unix.O_PATH|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return &fs.PathError{Op: "chown", Path: p, Err: err}
+	}
+	defer unix.Close(fd)
+	var now unix.Stat_t
+	if err := unix.Fstat(fd, &now); err != nil || now.Dev != st.Dev || now.Ino != st.Ino || now.Mode&unix.S_IFMT != st.Mode&unix.S_IFMT {
+		return &fs.PathError{Op: "chown", Path: p, Err: errors.New("changed while in use")}
 	}
 	chown := os.Geteuid() == 0 && (uid >= 0 || gid >= 0)
 	if chown && mode != nil {
 		// As setAttrs: never wider than both old and new on the way.
-		shared := st.Mode &^ unix.S_IFMT & unixMode(*mode)
-		if err := unix.Fchmodat(w.fd(), name, shared, 0); err != nil {
-			return &fs.PathError{Op: "chmod", Path: w.join(name), Err: err}
+		shared := now.Mode &^ unix.S_IFMT & unixMode(*mode)
+		if err := chmodPath(fd, shared); err != nil {
+			return &fs.PathError{Op: "chmod", Path: p, Err: err}
 		}
 	}
 	if chown {
-		if err := unix.Fchownat(w.fd(), name, uid, gid, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			return &fs.PathError{Op: "chown", Path: w.join(name), Err: err}
+		if err := unix.Fchownat(fd, "", uid, gid, unix.AT_EMPTY_PATH); err != nil {
+			return &fs.PathError{Op: "chown", Path: p, Err: err}
 		}
 	}
 	if mode == nil {
 		return nil
 	}
-	if err := unix.Fchmodat(w.fd(), name, unixMode(*mode), 0); err != nil {
-		return &fs.PathError{Op: "chmod", Path: w.join(name), Err: err}
+	if err := chmodPath(fd, unixMode(*mode)); err != nil {
+		return &fs.PathError{Op: "chmod", Path: p, Err: err}
 	}
 	return nil
+}
+
+// specialStep is called before chownSpecial opens its handle; tests swap
+// the file for a link there.
+var specialStep = func() {}
+
+// chmodPath changes the mode of the inode an O_PATH handle (never a link)
+// holds: with fchmodat2 where the kernel has it (6.6), else through the
+// handle's /proc/self/fd entry, which leads to that inode only.
+func chmodPath(fd int, mode uint32) error {
+	err := unix.Fchmodat(fd, "", mode, unix.AT_EMPTY_PATH)
+	if err != unix.EOPNOTSUPP && err != unix.ENOSYS {
+		return err
+	}
+	return unix.Chmod(fmt.Sprintf("/proc/self/fd/%d", fd), mode)
 }
 
 // MkdirAll creates the directory p and its missing parents with mode,

@@ -2,7 +2,6 @@ package hostfs
 
 import (
 	"errors"
-	"fmt"
 	"io/fs"
 	"os"
 	"strings"
@@ -65,9 +64,10 @@ func probeOpenat2() bool {
 
 // reopen opens the regular file or directory that the O_PATH handle h on
 // p refers to for real I/O. Anything else (a FIFO, a device) is never
-// opened. p is opened again inside the root and must still be the same
-// inode, so a swap after h was taken is an error, not a read of something
-// else.
+// opened. The handle itself is reopened (through procfs, as runc does),
+// never p again: p may have been swapped for a link to a FIFO or a device
+// since h was taken, and opening that by name would open it, even if it
+// were closed at once (a watchdog starts when opened).
 func (f FS) reopen(p string, h *os.File, flags int) (*os.File, error) {
 	fi, err := h.Stat()
 	if err != nil {
@@ -78,15 +78,12 @@ func (f FS) reopen(p string, h *os.File, flags int) (*os.File, error) {
 		want = fi.IsDir()
 	}
 	if !want {
-		return nil, &fs.PathError{Op: "open", Path: p, Err: fmt.Errorf("is a %s", Kind(fi))}
+		return nil, &fs.PathError{Op: "open", Path: p, Err: notRegular(Kind(fi))}
 	}
 	flags |= unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC
-	r, err := openat2InRoot(f.root(), p, flags)
-	if errors.Is(err, errNoOpenat2) {
-		return pathrs.Reopen(h, flags)
-	}
+	r, err := pathrs.Reopen(h, flags)
 	if err != nil {
-		return nil, err
+		return nil, &fs.PathError{Op: "open", Path: p, Err: unwrapErrno(err)}
 	}
 	if ri, err := r.Stat(); err != nil || !os.SameFile(fi, ri) {
 		r.Close()
@@ -94,3 +91,13 @@ func (f FS) reopen(p string, h *os.File, flags int) (*os.File, error) {
 	}
 	return r, nil
 }
+
+// ErrNotRegular is matched (errors.Is) by the error of a read refused
+// because the file is not a regular file (or, listing, a directory).
+var ErrNotRegular = errors.New("not a regular file")
+
+// notRegular says what the file is instead; it is ErrNotRegular.
+type notRegular string
+
+func (k notRegular) Error() string        { return "is a " + string(k) }
+func (k notRegular) Is(target error) bool { return target == ErrNotRegular }

@@ -152,6 +152,29 @@ func (f FS) ReadFile(p string) ([]byte, error) {
 	return io.ReadAll(r)
 }
 
+// ReadFileNoFollow reads the regular file p itself, never through a final
+// link, and returns its stat from the same handle: what is read is the
+// file described (a backup of a user's file must not read the link to
+// /etc/shadow the user swapped in after a Lstat).
+func (f FS) ReadFileNoFollow(p string) ([]byte, fs.FileInfo, error) {
+	h, err := f.openNoFollow(p)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer h.Close()
+	fi, err := h.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	r, err := f.reopen(p, h, unix.O_RDONLY)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer r.Close()
+	data, err := io.ReadAll(r)
+	return data, fi, err
+}
+
 // ReadDir lists the directory p sorted by name, following links inside
 // Root.
 func (f FS) ReadDir(p string) ([]fs.DirEntry, error) {

@@ -287,3 +287,35 @@ func kindOf(mode uint32) string {
 }
 
 func randName() string { return rand.Text()[:12] }
+
+// OpenRegular opens the regular file p for a lock or a small record,
+// creating it with perm (owned by the agent) when missing; flag is
+// O_RDWR or O_WRONLY, with O_CREAT to create. It goes through the checked
+// directories of a change, never follows a final link, and never opens
+// anything but a regular file: an image's /run/provision.lock that is a
+// device node or a FIFO is refused, not opened (and written to).
+func (f FS) OpenRegular(p string, flag int, perm fs.FileMode) (*os.File, error) {
+	w, name, err := f.walkFile(p, false)
+	if err != nil {
+		return nil, err
+	}
+	defer w.close()
+	var st unix.Stat_t
+	if err := unix.Fstatat(w.fd(), name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil && st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return nil, &fs.PathError{Op: "open", Path: w.join(name), Err: fmt.Errorf("is a %s, not a regular file", kindOf(st.Mode))}
+	}
+	flag &= unix.O_RDWR | unix.O_WRONLY | unix.O_CREAT
+	fd, err := unix.Openat(w.fd(), name, flag|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, unixMode(perm))
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: w.join(name), Err: err}
+	}
+	if err := unix.Fstat(fd, &st); err != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		unix.Close(fd)
+		return nil, &fs.PathError{Op: "open", Path: w.join(name), Err: errors.New("is not a regular file")}
+	}
+	if err := unix.SetNonblock(fd, false); err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), w.join(name)), nil
+}

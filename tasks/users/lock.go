@@ -35,11 +35,7 @@ var lockPoll = 50 * time.Millisecond
 // goroutines of this process; on kernels without them it falls back to a
 // classic lock. The returned function releases the lock.
 func LockPasswd(ctx context.Context, sys *tasks.System) (unlock func() error, err error) {
-	hp, err := sys.Path(PwdLockFile)
-	if err != nil {
-		return nil, err
-	}
-	f, err := os.OpenFile(hp, os.O_WRONLY|os.O_CREATE, 0o600)
+	f, err := sys.FS().OpenRegular(PwdLockFile, os.O_WRONLY|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("lock %s: %w", PwdLockFile, err)
 	}
