@@ -4,7 +4,9 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 
 	pathrs "github.com/cyphar/filepath-securejoin/pathrs-lite"
@@ -81,7 +83,7 @@ func (f FS) reopen(p string, h *os.File, flags int) (*os.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: p, Err: notRegular(Kind(fi))}
 	}
 	flags |= unix.O_NONBLOCK | unix.O_NOCTTY | unix.O_CLOEXEC
-	r, err := pathrs.Reopen(h, flags)
+	r, err := reopenFD(h, flags)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: p, Err: unwrapErrno(err)}
 	}
@@ -90,6 +92,38 @@ func (f FS) reopen(p string, h *os.File, flags int) (*os.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: p, Err: errors.New("replaced while it was being opened")}
 	}
 	return r, nil
+}
+
+// procRoot is an O_PATH handle on /proc, checked once to be procfs (not
+// something mounted in its place), for reopenFD.
+var procRoot = sync.OnceValues(func() (int, error) {
+	fd, err := unix.Open("/proc", unix.O_PATH|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, err
+	}
+	var st unix.Statfs_t
+	if err := unix.Fstatfs(fd, &st); err != nil || st.Type != unix.PROC_SUPER_MAGIC {
+		unix.Close(fd)
+		return -1, errors.New("/proc is not procfs")
+	}
+	return fd, nil
+})
+
+// reopenFD opens the very file the O_PATH handle h holds, through its
+// /proc/self/fd magic link (one system call; the link names the open
+// file, not a path, so nothing swapped in since can be opened instead).
+// Without a usable /proc it takes securejoin's Reopen, which checks more
+// and costs more.
+func reopenFD(h *os.File, flags int) (*os.File, error) {
+	proc, err := procRoot()
+	if err != nil {
+		return pathrs.Reopen(h, flags)
+	}
+	fd, err := unix.Openat(proc, "self/fd/"+strconv.Itoa(int(h.Fd())), flags, 0)
+	if err != nil {
+		return nil, err
+	}
+	return os.NewFile(uintptr(fd), h.Name()), nil
 }
 
 // ErrNotRegular is matched (errors.Is) by the error of a read refused
