@@ -54,8 +54,6 @@ func New(root string) *Facts {
 // Root is the filesystem root these facts are read from.
 func (f *Facts) Root() string { return f.root }
 
-func (f *Facts) path(p string) string { return filepath.Join(f.root, p) }
-
 // fsys reads the host's files inside its root: links resolve inside it
 // and only regular files are read (an image's /etc/hostname linking to
 // the build machine's files, or a FIFO, must not be read).
