@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -48,11 +49,29 @@ func splitHostPort(pattern string) (name string, port int, hasPort bool) {
 // db-b and db-c; "[1:10:2]" takes every second number; several ranges
 // multiply. A begin with a leading zero pads every number to its width.
 func expandHostPattern(name string) ([]string, error) {
+	if err := checkHostName(name); err != nil {
+		return nil, err
+	}
 	var out []string
 	if err := expandInto(name, &out); err != nil {
 		return nil, err
 	}
 	return out, nil
+}
+
+// checkHostName refuses a host name (or pattern) that no host can have:
+// not UTF-8, or holding white space or control characters, which would
+// reach ssh's command line and the report.
+func checkHostName(name string) error {
+	if !utf8.ValidString(name) {
+		return &rangeError{msg: fmt.Sprintf("host name %q is not valid UTF-8", name)}
+	}
+	for i, r := range name {
+		if unicode.IsSpace(r) || unicode.IsControl(r) {
+			return &rangeError{off: i, msg: fmt.Sprintf("host name %q holds the character %q", name, r)}
+		}
+	}
+	return nil
 }
 
 func expandInto(name string, out *[]string) error {
