@@ -109,7 +109,10 @@ func (r ExecRunner) Run(ctx context.Context, c Cmd) (Result, error) {
 	}
 	var stdout, stderr CappedBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	err := cmd.Run()
+	err := startGroup(cmd)
+	if err == nil {
+		err = waitGroup(cmd)
+	}
 	res := Result{Stdout: stdout.String(), Stderr: stderr.String()}
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {

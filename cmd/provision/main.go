@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"syscall"
 
+	"github.com/provision-tool/provision/tasks"
 	_ "github.com/provision-tool/provision/tasks/all"
 )
 
@@ -24,10 +25,10 @@ func main() {
 	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 	go func() {
 		// The first SIGINT or SIGTERM asks the run to stop after the
-		// current task; from then on the default action applies, so a
-		// second one ends the process at once, whatever it is doing.
+		// current task; a second one ends it at once, whatever it is
+		// doing, with the programs its task started (so that none of
+		// them outlives the run and the lock it held).
 		<-sigs
-		signal.Reset(os.Interrupt, syscall.SIGTERM)
 		if !graceful.Load() {
 			// Nothing has been touched yet (input is being read):
 			// there is nothing to finish.
@@ -35,6 +36,10 @@ func main() {
 			os.Exit(130)
 		}
 		cancel()
+		<-sigs
+		tasks.KillCommands()
+		os.Stderr.WriteString("provision: killed, with the programs of the task in progress\n")
+		os.Exit(130)
 	}()
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
 	cancel()
