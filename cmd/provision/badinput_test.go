@@ -208,7 +208,7 @@ var badInputs = map[string][]badInput{
 		{name: "-e quoted value", files: map[string]string{"p.yml": play("    - {when: msg != 'hello world', file: {path: /srv/q, state: directory}}\n")}, args: []string{"check", "--root", "$R", "-e", `msg="hello world" n=1`, "$D/p.yml"}, ran: true, out: ``},
 		{name: "-e single quotes", files: map[string]string{"p.yml": play("    - {when: msg != 'it is', file: {path: /srv/q, state: directory}}\n")}, args: []string{"check", "--root", "$R", "-e", `msg='it is'`, "$D/p.yml"}, ran: true, out: ``},
 		{name: "-e unterminated quote", files: map[string]string{"p.yml": okPlay}, args: []string{"check", "--root", "$R", "-e", `msg="hello`, "$D/p.yml"}, code: 1, out: `unterminated quote`},
-		{name: "escape sequence in a host name", files: map[string]string{"p.yml": okPlay, "inv": "web\x1bM\r\n"}, args: []string{"apply", "--list-hosts", "-i", "$D/inv", "$D/p.yml"}, out: `hosts \(1\):\n    "web\\x1bM"`},
+		{name: "escape sequence in a host name", files: map[string]string{"p.yml": okPlay, "inv": "web\x1bM\r\n"}, args: []string{"apply", "--list-hosts", "-i", "$D/inv", "$D/p.yml"}, code: 1, out: `inv:1:4: host name "web\\x1bM" holds the character '\\x1b'`},
 		{name: "-e facts", files: map[string]string{"p.yml": okPlay}, args: []string{"check", "--root", "$R", "-e", `facts=1`, "$D/p.yml"}, code: 1, out: `the variable name "facts" is reserved`},
 		{name: "-e JSON vars", files: map[string]string{"p.yml": okPlay}, args: []string{"check", "--root", "$R", "-e", `{"vars": {}}`, "$D/p.yml"}, code: 1, out: `the variable name "vars" is reserved`},
 		{name: "-e bad name", files: map[string]string{"p.yml": okPlay}, args: []string{"check", "--root", "$R", "-e", `1x=2`, "$D/p.yml"}, code: 1, out: `"1x" is not a variable name`},
