@@ -58,6 +58,8 @@ type Bundle struct {
 	// (playbook.Playbook.Vaulted): the host gets the plaintexts it needs,
 	// never the vault password.
 	Vaulted map[string]string `json:"vaulted,omitempty"`
+	// RolesPath is the playbook's roles path (playbook.Playbook.RolesPath).
+	RolesPath []string `json:"roles_path,omitempty"`
 }
 
 // sourceModules are the modules whose `src` is a file beside the playbook.

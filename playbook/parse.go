@@ -24,6 +24,9 @@ type Playbook struct {
 	// vars_files), by path relative to Dir: a remote agent gets them in
 	// its bundle.
 	Sources map[string][]byte
+	// RolesPath are the directories, relative to Dir, searched for roles
+	// after roles/ (ansible.cfg's roles_path).
+	RolesPath []string
 }
 
 // Play is one play: tasks and handlers run against a host pattern.
@@ -31,7 +34,9 @@ type Play struct {
 	Pos   Pos
 	Name  string
 	Hosts string
-	Vars  *yaml.Node // mapping, rendered on the host in order
+	// HostsPos is where hosts is written.
+	HostsPos Pos
+	Vars     *yaml.Node // mapping, rendered on the host in order
 	// Defaults are its roles' defaults: rendered first, below the
 	// inventory's variables.
 	Defaults   *yaml.Node
@@ -130,8 +135,17 @@ func ParseVault(file string, data []byte, keys *VaultKeys) (*Playbook, error) {
 // ParseVaultDir is ParseVault reading the files the playbook imports
 // from dir rather than from beside file (an agent's unpacked bundle).
 func ParseVaultDir(file string, data []byte, keys *VaultKeys, dir string) (*Playbook, error) {
-	pb := &Playbook{File: file, Dir: filepath.Dir(file)}
-	p := &parser{file: file, keys: keys, pb: pb, read: readBeside(dir)}
+	return ParseOptions(file, data, Options{Keys: keys, Dir: dir})
+}
+
+// ParseOptions is Parse with options.
+func ParseOptions(file string, data []byte, o Options) (*Playbook, error) {
+	dir := o.Dir
+	if dir == "" {
+		dir = filepath.Dir(file)
+	}
+	pb := &Playbook{File: file, Dir: filepath.Dir(file), RolesPath: o.RolesPath}
+	p := &parser{file: file, keys: o.Keys, pb: pb, read: readBeside(dir), static: o.Vars}
 	if err := vaultFileError(file, data); err != nil {
 		return nil, Errors{err}
 	}
@@ -163,6 +177,9 @@ type parser struct {
 	read  func(rel string) ([]byte, error)
 	depth int      // import nesting
 	roles *roleAcc // what the current play's roles add to it
+	// static are the extra vars known before the run; nil (validate)
+	// leaves a templated hosts or notify unrendered.
+	static map[string]any
 }
 
 func (p *parser) pos(n *yaml.Node) Pos { return Pos{File: p.file, Line: n.Line, Col: n.Column} }
@@ -191,7 +208,7 @@ func (p *parser) play(n *yaml.Node) *Play {
 			play.Name = p.str(v, "name")
 		case "hosts":
 			hostsSeen = true
-			play.Hosts = p.hostPattern(v)
+			play.Hosts, play.HostsPos = p.hostPattern(v), p.pos(v)
 		case "vars":
 			play.Vars = p.vars(v)
 		case "tasks":
@@ -233,6 +250,7 @@ func (p *parser) play(n *yaml.Node) *Play {
 		p.errs.Add(play.Pos, "play %q has no hosts (use hosts: all or hosts: localhost)", play.Name)
 	}
 	p.checkHandlerNames(play)
+	p.renderStatic(play)
 	p.checkNotify(play)
 	inheritBecomeUser(play)
 	return play
@@ -257,7 +275,10 @@ func (p *parser) hostPattern(v *yaml.Node) string {
 	}
 	switch {
 	case HasTemplate(pattern):
-		p.errs.Add(p.pos(v), "hosts: templates are not supported in host patterns, found %q", pattern)
+		// Rendered when the play has been read (renderStatic).
+		if err := CheckTemplate(pattern); err != nil {
+			p.errs.Add(p.pos(v), "hosts: %v", err)
+		}
 	case strings.Trim(pattern, " \t,:") == "" && (v.Kind == yaml.SequenceNode || v.Tag == "!!str"):
 		p.errs.Add(p.pos(v), "hosts: empty host pattern %q selects no host (use hosts: all or hosts: localhost)", pattern)
 	}
@@ -293,6 +314,23 @@ func (p *parser) names(v *yaml.Node, what string) []string {
 		}
 	}
 	return p.strList(v, what)
+}
+
+// notify reads notify: names, which may be templates rendered before the
+// run (renderStatic).
+func (p *parser) notify(v *yaml.Node) []string {
+	items := []*yaml.Node{v}
+	if v.Kind == yaml.SequenceNode {
+		items = v.Content
+	}
+	for _, it := range items {
+		if it.Kind == yaml.ScalarNode && HasTemplate(it.Value) {
+			if err := CheckTemplate(it.Value); err != nil {
+				p.errs.Add(p.pos(it), "notify: %v", err)
+			}
+		}
+	}
+	return p.strList(v, "notify")
 }
 
 // checkHandlerNames reports handlers sharing a name: only the first would
@@ -448,7 +486,7 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 				t.Loop = flattenLoop(v)
 			}
 		case "notify":
-			t.Notify = p.names(v, "notify")
+			t.Notify = p.notify(v)
 		case "register":
 			t.Register = p.str(v, "register")
 			if t.Register != "" && !identRE.MatchString(t.Register) {
@@ -649,7 +687,7 @@ func (p *parser) checkNotify(play *Play) {
 	sort.Strings(list)
 	for _, t := range append(append([]*Task{}, play.Tasks...), play.Handlers...) {
 		for _, n := range t.Notify {
-			if !names[n] {
+			if !names[n] && !HasTemplate(n) {
 				p.errs.Add(t.Pos, "task %q notifies %q, which is no handler of this play%s", t.DisplayName(), n, Suggest(n, list))
 			}
 		}

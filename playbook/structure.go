@@ -268,7 +268,7 @@ func (p *parser) subFileAt(v *yaml.Node, relPath string, optional bool) (*yaml.N
 		p.pb.Sources = map[string][]byte{}
 	}
 	p.pb.Sources[relPath] = data
-	sub := &parser{file: file, rel: relPath, keys: p.keys, pb: p.pb, read: p.read, depth: p.depth + 1, roles: p.roles}
+	sub := &parser{file: file, rel: relPath, keys: p.keys, pb: p.pb, read: p.read, depth: p.depth + 1, roles: p.roles, static: p.static}
 	if e := vaultFileError(file, data); e != nil {
 		p.errs = append(p.errs, e)
 		return nil, nil

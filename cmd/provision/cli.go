@@ -224,6 +224,7 @@ type applyFlags struct {
 	listHosts, askBecomePass bool
 	vaultPasswordFile        string
 	ansible                  ansibleFlags
+	cfg                      *ansibleCfg // the ansible.cfg read, if any
 }
 
 // register adds apply's (or, when check, check's) flags to fs.
@@ -269,7 +270,13 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 	default:
 		return e.usageErr(name, fmt.Sprintf("one PLAYBOOK, found %d arguments: %q", len(pos), pos))
 	}
-	if err := f.check1(); err != nil {
+	var err error
+	if f.cfg, err = loadAnsibleCfg(os.Getenv); err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
+		return exitFailed
+	}
+	e.applyCfg(f.cfg, &f, fs.Changed)
+	if err = f.check1(); err != nil {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
@@ -281,7 +288,11 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
-	pb, err := loadPlaybook(pos[0], f.vaultPasswordFile)
+	opts := loadOptions(f.cfg, pos[0], e, f.extra.vars)
+	if f.ansible.syntaxCheck {
+		opts.Vars = nil // syntax only: templated hosts and notify are not rendered
+	}
+	pb, err := loadPlaybook(pos[0], f.vaultPasswordFile, opts)
 	if err != nil {
 		e.printErr(err)
 		return exitFailed
@@ -374,9 +385,17 @@ func (e *env) validate(args []string) int {
 	if len(pos) == 0 {
 		return e.usageErr("validate", "missing PLAYBOOK")
 	}
+	cfg, err := loadAnsibleCfg(os.Getenv)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
+		return exitFailed
+	}
+	for _, w := range cfg.warnings {
+		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+	}
 	var all playbook.Errors
 	for _, p := range pos {
-		_, err := playbook.Load(p)
+		_, err := playbook.LoadOptions(p, playbook.Options{RolesPath: e.playbookRolesPath(cfg, p)})
 		var errs playbook.Errors
 		switch {
 		case errors.As(err, &errs):

@@ -49,6 +49,9 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
+	if f.cfg != nil {
+		f.cfg.applySSH(targets, &f.ansible)
+	}
 	if f.askBecomePass {
 		pass, err := e.readPassword("BECOME password: ")
 		if err != nil {
@@ -73,7 +76,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 	job := &transport.Job{Playbook: pb, Verbose: f.verbose > 0, Bundle: agent.Bundle{
 		Version: agent.BundleVersion, Playbook: pb.File, PlaybookID: abs, Source: source,
 		Check: f.check, NoVerify: f.noVerify, Tags: f.tags, SkipTags: f.skipTags, StartAtTask: f.ansible.startAtTask, ExtraVars: f.extra.vars, Vaulted: pb.Vaulted,
-		StateDir: f.state.dir, LockPath: f.state.lock,
+		StateDir: f.state.dir, LockPath: f.state.lock, RolesPath: pb.RolesPath,
 	}}
 	job.Match = inv.Match
 	remote := false
@@ -99,6 +102,9 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 			h.Live = live
 			live.Run(250 * time.Millisecond)
 		}
+	}
+	if f.cfg != nil && f.cfg.path != "" {
+		sink.Emit(report.Event{V: report.SchemaVersion, Type: report.RunStart, Time: time.Now().UTC(), Check: f.check, Config: f.cfg.path})
 	}
 	local := transport.Local{Root: root, Image: root != "/"}
 	if root != "/" {

@@ -74,7 +74,7 @@ func (e *env) pullCmd(ctx context.Context, args []string) int {
 			fmt.Fprintf(e.stderr, "provision: %v\n", err)
 			return exitFailed
 		}
-		pb, err := playbook.Load(abs)
+		pb, err := playbook.LoadOptions(abs, playbook.Options{Vars: map[string]any{}})
 		if err != nil {
 			e.printErr(err)
 			return exitFailed
