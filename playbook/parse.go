@@ -330,7 +330,11 @@ func (p *parser) notify(v *yaml.Node) []string {
 			}
 		}
 	}
-	return p.strList(v, "notify")
+	var out []string
+	d := &decoder{file: p.file, literal: true} // templates kept as written
+	d.decode(v, reflectValue(&out), "notify")
+	p.errs = append(p.errs, d.errs...)
+	return out
 }
 
 // checkHandlerNames reports handlers sharing a name: only the first would

@@ -230,7 +230,7 @@ func (c *ansibleCfg) set(l cfgLine, resolve func(string) string) error {
 			return fmt.Errorf("become_method: only sudo is supported (the agent runs as root and switches to become_user itself), found %q", l.value)
 		}
 	default:
-		c.warnings = append(c.warnings, fmt.Sprintf("%s:%d: [%s] %s is not read by provision (it reads [defaults] inventory, forks, roles_path, remote_user, private_key_file and [privilege_escalation] become, become_user, become_method, become_ask_pass)", c.path, l.line, l.section, l.key))
+		c.warnings = append(c.warnings, fmt.Sprintf("%s:%d: [%s] %s is not read by provision (it reads inventory, forks, roles_path, remote_user, private_key_file and [privilege_escalation] become, become_user, become_method, become_ask_pass; the rest is ignored)", c.path, l.line, l.section, l.key))
 	}
 	return err
 }
