@@ -69,7 +69,7 @@ func Serve(ctx context.Context, in io.Reader, out, errw io.Writer) int {
 	opts := engine.Options{
 		Host: b.Host, Check: b.Check, NoVerify: b.NoVerify, Tags: b.Tags, SkipTags: b.SkipTags, StartAtTask: b.StartAtTask,
 		HostVars: b.HostVars, ExtraVars: b.ExtraVars, PlaybookID: b.PlaybookID, Sink: report.NewJSON(out),
-		StateDir: b.StateDir, LockPath: b.LockPath,
+		StateDir: b.StateDir, LockPath: b.LockPath, Play: b.Play, RunOnceHosts: b.RunOnceHosts,
 	}
 	if b.Plays != nil {
 		opts.MatchHosts = func(pattern string) bool { return b.Plays[pattern] }

@@ -44,6 +44,12 @@ type Play struct {
 	Handlers   []*Task
 	Tags       []string
 	BecomeUser string
+	// Serial are the play's batch sizes (serial:), the last repeated;
+	// none: one batch of every host.
+	Serial []Batch
+	// MaxFailPct, when set, stops the run after a batch in which more
+	// than this percentage of the hosts failed (max_fail_percentage).
+	MaxFailPct *int
 }
 
 // Task is one task or handler as written in the playbook.
@@ -66,10 +72,13 @@ type Task struct {
 	FailedWhen   *Cond
 	NoLog        bool
 	CheckMode    *bool // check_mode: false runs the task for real in check mode
-	Listen       []string
-	Vars         *yaml.Node
-	LoopControl  *LoopControl
-	Builtin      *Builtin // debug, assert or set_fact, run by the engine
+	// RunOnce runs the task on one host of the play's batch only: the
+	// first the controller selected (Options.RunOnceHosts).
+	RunOnce     bool
+	Listen      []string
+	Vars        *yaml.Node
+	LoopControl *LoopControl
+	Builtin     *Builtin // debug, assert or set_fact, run by the engine
 	// Block is the innermost block with rescue or always the task is in,
 	// and Section which part of it: "body", "rescue" or "always".
 	Block   *Block
@@ -185,11 +194,11 @@ type parser struct {
 func (p *parser) pos(n *yaml.Node) Pos { return Pos{File: p.file, Line: n.Line, Col: n.Column} }
 
 var playKeys = []string{"name", "hosts", "vars", "tasks", "handlers", "tags", "become", "become_user", "gather_facts",
-	"become_method", "vars_files", "pre_tasks", "post_tasks", "roles"}
+	"become_method", "vars_files", "pre_tasks", "post_tasks", "roles", "serial", "max_fail_percentage"}
 
 var taskKeys = []string{"name", "when", "loop", "notify", "register", "tags", "become", "become_user",
 	"become_method", "ignore_errors", "changed_when", "failed_when", "no_log", "check_mode", "vars", "meta",
-	"args", "loop_control", "until", "retries", "delay", "environment", "with_items", "with_list"}
+	"args", "loop_control", "until", "retries", "delay", "environment", "with_items", "with_list", "run_once"}
 
 func (p *parser) play(n *yaml.Node) *Play {
 	if n.Kind != yaml.MappingNode {
@@ -234,6 +243,10 @@ func (p *parser) play(n *yaml.Node) *Play {
 			post = p.taskList(v, false)
 		case "roles":
 			roles = p.playRoles(v)
+		case "serial":
+			play.Serial = p.serial(v)
+		case "max_fail_percentage":
+			play.MaxFailPct = p.percent(v, "max_fail_percentage")
 		default:
 			if msg, ok := ansiblePlayKeys[k.Value]; ok {
 				p.errs.Add(p.pos(k), "%s is not supported by provision%s", k.Value, msg)
@@ -252,6 +265,7 @@ func (p *parser) play(n *yaml.Node) *Play {
 	p.checkHandlerNames(play)
 	p.renderStatic(play)
 	p.checkNotify(play)
+	p.checkRunOnce(play)
 	inheritBecomeUser(play)
 	return play
 }
@@ -514,6 +528,8 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 			}
 		case "no_log":
 			t.NoLog = p.boolean(v, "no_log")
+		case "run_once":
+			t.RunOnce = p.boolean(v, "run_once")
 		case "check_mode":
 			b := p.boolean(v, "check_mode")
 			t.CheckMode = &b
@@ -800,31 +816,28 @@ func (p *parser) ident(v *yaml.Node, what string) string {
 // ansiblePlayKeys are Ansible's play keys provision does not implement,
 // with what to do instead.
 var ansiblePlayKeys = map[string]string{
-	"serial":              " (every selected host runs the play)",
-	"strategy":            "",
-	"any_errors_fatal":    "",
-	"max_fail_percentage": "",
-	"environment":         " (give env: to command and shell tasks)",
-	"collections":         " (write fully qualified module names, or provision's)",
-	"module_defaults":     "",
-	"vars_prompt":         " (use -e NAME=VALUE)",
-	"remote_user":         " (set the user in the inventory)",
-	"connection":          " (the inventory says how to reach a host)",
-	"order":               "",
-	"run_once":            "",
-	"force_handlers":      " (handlers of a failed run are kept and run on the next run)",
-	"ignore_unreachable":  "",
-	"import_playbook":     " (write the plays in one playbook)",
-	"handlers_files":      "",
-	"become_flags":        "",
-	"check_mode":          " (use --check, or check_mode: on tasks)",
-	"diff":                " (use --diff)",
-	"debugger":            "",
-	"throttle":            "",
-	"timeout":             "",
-	"ignore_errors":       " (set ignore_errors: on the tasks)",
-	"no_log":              " (set no_log: on the tasks)",
-	"when":                " (put when: on the tasks, or in a block)",
+	"strategy":           "",
+	"any_errors_fatal":   "",
+	"environment":        " (give env: to command and shell tasks)",
+	"collections":        " (write fully qualified module names, or provision's)",
+	"module_defaults":    "",
+	"vars_prompt":        " (use -e NAME=VALUE)",
+	"remote_user":        " (set the user in the inventory)",
+	"connection":         " (the inventory says how to reach a host)",
+	"order":              "",
+	"force_handlers":     " (handlers of a failed run are kept and run on the next run)",
+	"ignore_unreachable": "",
+	"import_playbook":    " (write the plays in one playbook)",
+	"handlers_files":     "",
+	"become_flags":       "",
+	"check_mode":         " (use --check, or check_mode: on tasks)",
+	"diff":               " (use --diff)",
+	"debugger":           "",
+	"throttle":           "",
+	"timeout":            "",
+	"ignore_errors":      " (set ignore_errors: on the tasks)",
+	"no_log":             " (set no_log: on the tasks)",
+	"when":               " (put when: on the tasks, or in a block)",
 }
 
 // ansibleTaskKeys are Ansible's task keys provision does not implement,
@@ -839,7 +852,6 @@ var ansibleTaskKeys = map[string]string{
 	"delegate_to":      " (tasks run on the host of the play)",
 	"delegate_facts":   "",
 	"local_action":     "",
-	"run_once":         "",
 	"async":            "",
 	"poll":             "",
 	"rescue":           " (rescue belongs to a block)",

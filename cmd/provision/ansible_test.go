@@ -7,7 +7,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"regexp"
+	"sort"
+	"strings"
 	"testing"
 
 	"github.com/provision-tool/provision/testhost"
@@ -131,6 +134,94 @@ func treeOf(t *testing.T, dir string) map[string]string {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	return out
+}
+
+// TestAnsibleSameBatches runs plays with serial batches, run_once and
+// max_fail_percentage (testdata/serial, five hosts with connection local,
+// provision one at a time: they share one run lock) with
+// ansible-playbook and with provision: each task
+// appends a line to a log, and both logs hold the same lines, batch after
+// batch, and both runs stop at the same batch.
+func TestAnsibleSameBatches(t *testing.T) {
+	bin := ansiblePlaybook(t)
+	dir, err := filepath.Abs("testdata/serial")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		playbook string
+		exit     int
+		want     []string
+	}{
+		{"rolling.yml", 0, []string{"h1 rolling", "h1 once", "h2 rolling", "h3 rolling", "h2 once", "h4 rolling", "h5 rolling", "h4 once",
+			"h1 after", "h2 after", "h3 after", "h4 after", "h5 after"}},
+		{"maxfail.yml", 1, []string{"h1 rolling", "h2 rolling", "h3 rolling"}},
+	} {
+		t.Run(c.playbook, func(t *testing.T) {
+			tmp := t.TempDir()
+			for _, d := range []string{"tmp", "home"} {
+				if err := os.Mkdir(filepath.Join(tmp, d), 0o755); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cmd := exec.Command(bin, "-i", "hosts.ini", "-e", "log="+tmp+"/ansible.log", c.playbook)
+			cmd.Dir = dir
+			ansibleEnv(cmd, tmp)
+			out, err := cmd.CombinedOutput()
+			if (err != nil) != (c.exit != 0) {
+				t.Fatalf("ansible-playbook: %v\n%s", err, out)
+			}
+			var stdout, stderr bytes.Buffer
+			code := run(context.Background(), []string{"apply", "-i", dir + "/hosts.ini", "-f", "1", "--state-dir", tmp + "/state", "--lock-file", tmp + "/lock",
+				"-e", "log=" + tmp + "/provision.log", dir + "/" + c.playbook}, nil, &stdout, &stderr)
+			if code != c.exit {
+				t.Fatalf("provision apply: exit %d, want %d\n%s%s", code, c.exit, stdout.String(), stderr.String())
+			}
+			byAnsible, byProvision := batchLog(t, tmp+"/ansible.log"), batchLog(t, tmp+"/provision.log")
+			// Within a batch, Ansible runs task by task across the hosts
+			// and provision host by host: compare batch by batch.
+			if got, want := batchesOfLog(byProvision), batchesOfLog(byAnsible); !reflect.DeepEqual(got, want) {
+				t.Errorf("provision's batches:\n%q\nansible-playbook's:\n%q", got, want)
+			}
+			if got := batchesOfLog(c.want); !reflect.DeepEqual(got, batchesOfLog(byAnsible)) {
+				t.Errorf("ansible-playbook's batches %q, want %q", batchesOfLog(byAnsible), got)
+			}
+		})
+	}
+}
+
+// batchLog reads a log's lines.
+func batchLog(t *testing.T, path string) []string {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.Fields(strings.ReplaceAll(strings.TrimSpace(string(data)), " ", "_"))
+}
+
+// batchesOfLog groups a log's lines by batch (h1 | h2 h3 | h4 h5 | the
+// second play), each group sorted, checking that batches never overlap.
+func batchesOfLog(lines []string) [][]string {
+	batch := map[string]int{"h1": 0, "h2": 1, "h3": 1, "h4": 2, "h5": 2}
+	var out [][]string
+	last := -1
+	for _, l := range lines {
+		l = strings.ReplaceAll(l, " ", "_")
+		b := batch[l[:2]]
+		if strings.HasSuffix(l, "after") {
+			b = 3
+		}
+		if b < last {
+			return append(out, []string{"out of order: " + l})
+		}
+		for len(out) <= b {
+			out = append(out, nil)
+		}
+		out[b] = append(out[b], l)
+		sort.Strings(out[b])
+		last = b
 	}
 	return out
 }

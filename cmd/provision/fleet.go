@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -97,7 +96,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		for _, t := range targets {
 			h.HostWidth = max(h.HostWidth, len(t.Name))
 		}
-		if h.ShowHost && isTerminal(e.stdout) && isTerminal(e.stderr) {
+		if h.ShowHost && isTerminal(e.stdout) && isTerminal(e.stderr) && !playByPlay(pb) {
 			live = &report.Live{W: e.stdout, Total: len(targets)}
 			h.Live = live
 			live.Run(250 * time.Millisecond)
@@ -120,60 +119,9 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		return exitFailed
 	}
 	graceful.Store(true)
-	recap := map[string]*report.Counts{}
-	var mu sync.Mutex
-	forks := max(f.forks, 1)
-	sem := make(chan struct{}, forks)
-	var wg sync.WaitGroup
-	notStarted := 0
-	for _, t := range targets {
-		select {
-		case <-ctx.Done():
-		case sem <- struct{}{}:
-		}
-		if ctx.Err() != nil {
-			notStarted++
-			continue
-		}
-		wg.Add(1)
-		go func(t target) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if live != nil {
-				live.Start(t.Name)
-				defer live.Done(t.Name)
-			}
-			res := transport.Result{Counts: &report.Counts{}, Err: t.err}
-			if t.err == nil {
-				var tr transport.Transport = ssh
-				switch t.Connection {
-				case "local":
-					tr = local
-				case inventory.ConnChroot:
-					tr = &transport.Chroot{}
-				}
-				res = tr.Run(ctx, t.Target, job, sink)
-			}
-			if res.Counts == nil {
-				res.Counts = &report.Counts{}
-			}
-			if res.Err != nil {
-				status := report.StatusFailed
-				if res.Unreachable {
-					status = report.StatusUnreachable
-					res.Counts.Unreachable = true
-				} else {
-					res.Counts.Failed++
-				}
-				sink.Emit(report.Event{V: report.SchemaVersion, Type: report.HostError, Time: time.Now().UTC(),
-					Host: t.Name, Status: status, Error: res.Err.Error(), Check: f.check})
-			}
-			mu.Lock()
-			recap[t.Name] = res.Counts
-			mu.Unlock()
-		}(t)
-	}
-	wg.Wait()
+	fr := &fleetRun{forks: max(f.forks, 1), check: f.check, sink: sink, live: live, local: local, ssh: ssh, recap: map[string]*report.Counts{}}
+	fr.run(ctx, e, pb, inv, targets, job)
+	recap, notStarted := fr.recap, fr.notStarted
 	if live != nil {
 		live.Close()
 	}
