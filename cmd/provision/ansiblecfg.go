@@ -328,3 +328,18 @@ func loadOptions(cfg *ansibleCfg, pbFile string, e *env, extra map[string]any) p
 	}
 	return playbook.Options{RolesPath: e.playbookRolesPath(cfg, pbFile), Vars: vars}
 }
+
+// cfgVersionLine is the second line of --version, as ansible-playbook
+// --version names its config file: the ansible.cfg a run would read.
+func cfgVersionLine() string {
+	places, _ := ansibleCfgPlaces(os.Getenv)
+	for _, p := range places {
+		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() {
+			if abs, err := filepath.Abs(p); err == nil {
+				p = abs
+			}
+			return "  config file = " + p
+		}
+	}
+	return "  config file = None"
+}

@@ -155,6 +155,7 @@ func (e *env) versionCmd(args []string) int {
 		return e.usageErr("version", fmt.Sprintf("takes no arguments, found %q", pos))
 	}
 	fmt.Fprintln(e.stdout, versionLine())
+	fmt.Fprintln(e.stdout, cfgVersionLine())
 	return exitOK
 }
 
