@@ -264,5 +264,6 @@ func (fr *fleetRun) add(host string, c *report.Counts) {
 	sum.Skipped += c.Skipped
 	sum.Pending += c.Pending
 	sum.Rescued += c.Rescued
+	sum.Ignored += c.Ignored
 	sum.Unreachable = sum.Unreachable || c.Unreachable
 }
