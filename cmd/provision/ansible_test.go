@@ -36,7 +36,7 @@ func ansibleEnv(cmd *exec.Cmd, dir string) {
 // Ansible playbook: ansible-playbook --syntax-check accepts it, with its
 // ansible.cfg and inventory.
 func TestAnsibleAcceptsSample(t *testing.T) {
-	cmd := exec.Command(ansiblePlaybook(t), "--syntax-check", "site.yml", "files.yml")
+	cmd := exec.Command(ansiblePlaybook(t), "--syntax-check", "site.yml", "files.yml", "sysctl.yml")
 	cmd.Dir = "testdata/ansible"
 	ansibleEnv(cmd, t.TempDir())
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -50,7 +50,8 @@ func TestAnsibleAcceptsSample(t *testing.T) {
 // sample's directory so that both read its ansible.cfg (inventory:
 // localhost, connection local), and checks that they write the same
 // files, byte for byte and mode for mode; then that provision finds
-// Ansible's files converged.
+// Ansible's files converged, and the sysctl.d file Ansible's sysctl
+// module writes (sysctl.yml) too.
 func TestAnsibleSameFiles(t *testing.T) {
 	bin := ansiblePlaybook(t)
 	sample, err := filepath.Abs("testdata/ansible")
@@ -59,14 +60,16 @@ func TestAnsibleSameFiles(t *testing.T) {
 	}
 	tmp := t.TempDir()
 	byAnsible, byProvision := filepath.Join(tmp, "ansible"), filepath.Join(tmp, "provision")
-	for _, d := range []string{byAnsible, byProvision, tmp + "/tmp", tmp + "/home"} {
-		if err := os.Mkdir(d, 0o755); err != nil {
+	sysctlRoot := filepath.Join(tmp, "sysctl")
+	for _, d := range []string{byAnsible, byProvision, tmp + "/tmp", tmp + "/home", sysctlRoot + "/etc/sysctl.d"} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	// ansible_become=false: the sample's ansible.cfg says become, and this
 	// machine need not have sudo; the test runs as whoever runs it.
-	cmd := exec.Command(bin, "-e", "dest_root="+byAnsible, "-e", "sandbox=true", "-e", "ansible_become=false", "files.yml")
+	cmd := exec.Command(bin, "-e", "dest_root="+byAnsible, "-e", "sysctl_root="+sysctlRoot, "-e", "sandbox=true", "-e", "ansible_become=false",
+		"files.yml", "sysctl.yml")
 	cmd.Dir = sample
 	ansibleEnv(cmd, tmp)
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -106,6 +109,16 @@ func TestAnsibleSameFiles(t *testing.T) {
 	}
 	if out := apply(byAnsible); !regexp.MustCompile(`changed=0 failed=0`).MatchString(out) {
 		t.Errorf("provision on ansible-playbook's files changed something:\n%s", out)
+	}
+
+	// Ansible's sysctl module writes name=value where provision writes
+	// name = value: each takes the other's line as converged.
+	if got, err := os.ReadFile(sysctlRoot + "/etc/sysctl.d/90-podman.conf"); err != nil || string(got) != "user.max_user_namespaces=28633\n" {
+		t.Fatalf("ansible-playbook's sysctl file: %q, %v", got, err)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(context.Background(), []string{"check", "--root", sysctlRoot, "-e", "sysctl_root=", "sysctl.yml"}, nil, &stdout, &stderr); code != 0 {
+		t.Errorf("provision check on ansible-playbook's sysctl file: exit %d, want 0 (converged)\n%s%s", code, stdout.String(), stderr.String())
 	}
 }
 
