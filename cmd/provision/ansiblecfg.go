@@ -321,7 +321,7 @@ func (e *env) playbookRolesPath(cfg *ansibleCfg, pbFile string) []string {
 }
 
 // loadOptions are the playbook options of a run.
-func loadOptions(cfg *ansibleCfg, pbFile string, e *env, extra map[string]any) playbook.Options {
+func (e *env) loadOptions(cfg *ansibleCfg, pbFile string, extra map[string]any) playbook.Options {
 	vars := map[string]any{}
 	for k, v := range extra {
 		vars[k] = v

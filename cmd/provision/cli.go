@@ -289,7 +289,7 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
-	opts := loadOptions(f.cfg, pos[0], e, f.extra.vars)
+	opts := e.loadOptions(f.cfg, pos[0], f.extra.vars)
 	if f.ansible.syntaxCheck {
 		opts.Vars = nil // syntax only: templated hosts and notify are not rendered
 	}
