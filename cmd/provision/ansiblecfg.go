@@ -50,11 +50,14 @@ func ansibleCfgPlaces(getenv func(string) string) (places []string, warnings []s
 		places = append(places, p)
 	}
 	if cwd, err := os.Getwd(); err == nil {
+		local := filepath.Join(cwd, "ansible.cfg")
 		if st, err := os.Stat(cwd); err == nil && st.Mode().Perm()&0o002 != 0 {
 			// As Ansible: anyone could have put it there.
-			warnings = append(warnings, fmt.Sprintf("the current directory %s is world-writable: its ansible.cfg is not read", cwd))
+			if _, err := os.Lstat(local); err == nil {
+				warnings = append(warnings, fmt.Sprintf("the current directory %s is world-writable: its ansible.cfg is not read", cwd))
+			}
 		} else {
-			places = append(places, filepath.Join(cwd, "ansible.cfg"))
+			places = append(places, local)
 		}
 	}
 	if home := getenv("HOME"); home != "" {
