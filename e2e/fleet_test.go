@@ -526,6 +526,10 @@ func TestFleetOverSSH(t *testing.T) {
 		}
 	})
 
+	t.Run("the Ansible sample repository", func(t *testing.T) {
+		l.ansibleSample(t, inv)
+	})
+
 	t.Run("serial batches, run_once and max_fail_percentage", func(t *testing.T) {
 		l.serialBatches(t)
 	})
@@ -633,5 +637,46 @@ func (l *fleetLab) serialBatches(t *testing.T) {
 	}
 	if n := len(r.recap(t)); n != 3*size {
 		t.Errorf("recap of %d hosts, want %d: the last batch never ran", n, 3*size)
+	}
+}
+
+// ansibleSample runs the Ansible sample repository of cmd/provision
+// (roles, includes, blocks, FQCN modules, Jinja templates) unchanged on
+// two hosts over SSH: it converges, and a second run changes nothing.
+// sandbox and manage_sysctl leave out podman itself and the kernel
+// setting (a guest's /proc/sys is read-only).
+func (l *fleetLab) ansibleSample(t *testing.T, inv string) {
+	sample, err := filepath.Abs("../cmd/provision/testdata/ansible/site.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := l.play
+	l.play = sample
+	defer func() { l.play = saved }()
+	hosts := []*testhost.Host{l.hosts[10], l.hosts[11]}
+	args := []string{"apply", "--output", "json", "-l", hosts[0].Name + "," + hosts[1].Name, "-e", "sandbox=true", "-e", "manage_sysctl=false"}
+	recap := l.provision(t, 0, inv, args...).recap(t)
+	for _, h := range hosts {
+		// A task counts once, its loop items together, as in Ansible.
+		if c := recap[h.Name]; c == nil || c.Failed != 0 || c.Changed != 3 {
+			t.Errorf("%s: first run %+v, want changed=3 (the users, the subid files, motd), failed=0", h.Name, c)
+		}
+		for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+			if got, _ := guestFile(t, h, f); got != "alice:100000:65536\nbob:165536:65536\n" {
+				t.Errorf("%s: %s %q", h.Name, f, got)
+			}
+		}
+		if got, _ := guestFile(t, h, "/etc/motd"); got != "This Debian host runs rootless podman\nfor: alice,bob\n" {
+			t.Errorf("%s: /etc/motd %q", h.Name, got)
+		}
+		if got := h.SSH(t, "getent passwd bob"); !strings.HasSuffix(strings.TrimSpace(got), ":/bin/sh") {
+			t.Errorf("%s: bob is %q, want the role's login shell /bin/sh", h.Name, got)
+		}
+	}
+	recap = l.provision(t, 0, inv, args...).recap(t)
+	for _, h := range hosts {
+		if c := recap[h.Name]; c == nil || c.Changed != 0 || c.Failed != 0 {
+			t.Errorf("%s: second run %+v, want changed=0", h.Name, c)
+		}
 	}
 }
