@@ -44,6 +44,7 @@ commands:
   status              the last pull runs on this host
   facts               print what provision knows about this host
   doc [MODULE]        print a module's reference (doc -w DIR writes them all)
+  schema              print the JSON Schema of playbooks, for editors
   version             print the version
   help [COMMAND]      print this list, or a command's help
   completion SHELL    print a bash or zsh completion script
@@ -62,12 +63,13 @@ var summaries = map[string]string{
 	"status":     "Show the last pull runs on this host.",
 	"facts":      "Print what provision knows about this host (or the tree under --root).",
 	"doc":        "Print a module's reference, or the list of modules.",
+	"schema":     "Print the JSON Schema of playbooks (docs/playbook.schema.json), for editors: it completes and checks play and task keys and module arguments.",
 	"version":    "Print the version, the Go version and the VCS revision of this build.",
 	"completion": "Print a shell completion script: source <(provision completion bash).",
 }
 
 // commandNames are the commands a user types, for suggestions.
-var commandNames = []string{"apply", "check", "validate", "doctor", "pull", "status", "facts", "doc", "version", "help", "completion"}
+var commandNames = []string{"apply", "check", "validate", "doctor", "pull", "status", "facts", "doc", "schema", "version", "help", "completion"}
 
 // version is set at build time with -ldflags "-X main.version=..."; by
 // default the module's version is printed.
@@ -104,6 +106,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.status(rest)
 	case "doc":
 		return e.doc(rest)
+	case "schema":
+		return e.schema(rest)
 	case "completion":
 		return e.completion(rest)
 	case "agent":

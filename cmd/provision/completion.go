@@ -10,7 +10,7 @@ const bashCompletion = `# bash completion for provision: source <(provision comp
 _provision() {
     local cur=${COMP_WORDS[COMP_CWORD]}
     if [[ $COMP_CWORD -eq 1 ]]; then
-        COMPREPLY=($(compgen -W "apply check validate doctor pull status facts doc version help completion" -- "$cur"))
+        COMPREPLY=($(compgen -W "apply check validate doctor pull status facts doc schema version help completion" -- "$cur"))
         return
     fi
     if [[ $cur == -* ]]; then
