@@ -294,6 +294,10 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
+	if err := syntaxCheckExtra(&f, pb); err != nil {
+		e.printErr(err)
+		return exitFailed
+	}
 	if f.ansible.listing(e.stdout, pb) {
 		return exitOK
 	}
@@ -371,6 +375,8 @@ func plural(n int, one, many string) string {
 
 func (e *env) validate(args []string) int {
 	fs := newFlags("validate", "PLAYBOOK...", summaries["validate"])
+	var extra extraVars
+	fs.VarP(&extra, "extra-vars", "e", "check the templated arguments these variables decide (key=value, @file.yml or JSON; repeatable)")
 	pos, code, ok := fs.parse(e, args)
 	if !ok {
 		return code
@@ -380,7 +386,10 @@ func (e *env) validate(args []string) int {
 	}
 	var all playbook.Errors
 	for _, p := range pos {
-		_, err := playbook.Load(p)
+		pb, err := playbook.Load(p)
+		if err == nil {
+			err = playbook.CheckExtraVars(pb, extra.vars)
+		}
 		var errs playbook.Errors
 		switch {
 		case errors.As(err, &errs):
