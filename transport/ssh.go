@@ -41,6 +41,9 @@ type SSH struct {
 	// StateDir is the hosts' state directory; the agent binaries are kept
 	// in its bin/ folder. "" is engine.DefaultStateDir (/var/lib/provision).
 	StateDir string
+	// Trace, when set, is told every ssh command line before it starts
+	// (-vvv).
+	Trace func(host string, argv []string)
 }
 
 // DefaultControlDir is ~/.cache/provision/cp, or "" when there is no home.
@@ -118,6 +121,9 @@ func (s *SSH) start(t Target, remoteArgs ...string) (*exec.Cmd, *session, error)
 		se.stderr.prompts = make(chan struct{}, 4)
 	}
 	cmd := exec.Command(command, s.args(t, se.stderr.marker, remoteArgs)...)
+	if s.Trace != nil {
+		s.Trace(t.Name, cmd.Args)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

@@ -235,7 +235,7 @@ func (f *applyFlags) register(fs *cmdFlags, check bool) {
 	fs.BoolVarP(&f.check, "check", "C", check, "change nothing; exit 2 when changes are pending")
 	fs.BoolVarP(&f.diff, "diff", "D", false, "show file changes as unified diffs")
 	fs.BoolVar(&f.noVerify, "no-verify", false, "skip the second check after each apply")
-	fs.CountVarP(&f.verbose, "verbose", "v", "verbose: show changes of every task and debug logs (-vv... accepted, same detail)")
+	fs.CountVarP(&f.verbose, "verbose", "v", verboseHelp)
 	fs.StringVar(&f.output, "output", "human", "output format: human or json (one event per line)")
 	fs.StringVar(&f.root, "root", "/", "operate on the files of the tree rooted here (an image, a test tree); tasks that run programs fail")
 	fs.VarP(&f.tags, "tags", "t", "run only tasks with these tags (comma separated)")

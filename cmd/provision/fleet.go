@@ -90,7 +90,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 	sink := e.sink(f.output, f.diff, f.verbose > 0)
 	var live *report.Live
 	if h, ok := sink.(*report.Human); ok {
-		h.ShowHost = len(targets) > 1
+		h.ShowHost, h.TaskPath = len(targets) > 1, f.verbose >= levelTaskPath
 		for _, t := range targets {
 			h.HostWidth = max(h.HostWidth, len(t.Name))
 		}
@@ -107,7 +107,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		local.Image = true
 		fmt.Fprintf(e.stderr, "provision: image mode: %s\n", why)
 	}
-	ssh := &transport.SSH{Binaries: &transport.Binaries{}, ControlDir: transport.DefaultControlDir(), StateDir: f.state.dir}
+	ssh := &transport.SSH{Binaries: &transport.Binaries{}, ControlDir: transport.DefaultControlDir(), StateDir: f.state.dir, Trace: e.sshTrace(f.verbose)}
 
 	if ctx.Err() != nil {
 		fmt.Fprintln(e.stderr, "provision: interrupted before any host was touched")
