@@ -47,7 +47,7 @@ commands:
   schema              print the JSON Schema of playbooks, for editors
   version             print the version
   help [COMMAND]      print this list, or a command's help
-  completion SHELL    print a bash or zsh completion script
+  completion SHELL    print a bash, zsh or fish completion script
 
 exit codes: 0 converged, 1 failed or invalid input, 2 changes pending (check mode)
 run "provision <command> --help" for a command's flags
@@ -65,7 +65,7 @@ var summaries = map[string]string{
 	"doc":        "Print a module's reference, or the list of modules.",
 	"schema":     "Print the JSON Schema of playbooks (docs/playbook.schema.json), for editors: it completes and checks play and task keys and module arguments.",
 	"version":    "Print the version, the Go version and the VCS revision of this build.",
-	"completion": "Print a shell completion script: source <(provision completion bash).",
+	"completion": "Print a shell completion script for bash, zsh or fish: source <(provision completion bash), provision completion fish | source.",
 }
 
 // commandNames are the commands a user types, for suggestions.
