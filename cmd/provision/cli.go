@@ -13,10 +13,12 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hashicorp/go-multierror"
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/pflag"
 
 	"github.com/provision-tool/provision/agent"
+	"github.com/provision-tool/provision/diag"
 	"github.com/provision-tool/provision/doctor"
 	"github.com/provision-tool/provision/engine"
 	"github.com/provision-tool/provision/facts"
@@ -333,17 +335,38 @@ func colorOf(w io.Writer) bool {
 	return ok && os.Getenv("NO_COLOR") == "" && isatty.IsTerminal(f.Fd())
 }
 
-// printErr prints an error; playbook errors one per line, file:line:col first.
+// printErr prints an error; playbook errors (and a multierror of them)
+// one per line, file:line:col first, then how many there are.
 func (e *env) printErr(err error) {
 	var errs playbook.Errors
-	if errors.As(err, &errs) {
-		for _, x := range errs {
-			fmt.Fprintln(e.stderr, x.Error())
-		}
-		fmt.Fprintf(e.stderr, "%d %s\n", len(errs), plural(len(errs), "problem", "problems"))
+	var m *multierror.Error
+	n := 0
+	switch {
+	case errors.As(err, &m):
+		n = len(m.Errors)
+		fmt.Fprintln(e.stderr, diag.Lines(m.Errors))
+	case errors.As(err, &errs):
+		n = len(errs)
+		fmt.Fprintln(e.stderr, errs.Error())
+	default:
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return
 	}
-	fmt.Fprintf(e.stderr, "provision: %v\n", err)
+	fmt.Fprintf(e.stderr, "%d %s\n", n, plural(n, "problem", "problems"))
+}
+
+// validateOne validates one playbook for validate: its problems, or its
+// file's error at the file's name.
+func validateOne(path string, extra map[string]any) error {
+	pb, err := playbook.Load(path)
+	if err == nil {
+		return playbook.CheckExtraVars(pb, extra)
+	}
+	var errs playbook.Errors
+	if errors.As(err, &errs) {
+		return errs
+	}
+	return &playbook.Error{Pos: playbook.Pos{File: path}, Msg: unwrapPath(err).Error()}
 }
 
 // firstErr returns the first non-nil error.
@@ -384,22 +407,12 @@ func (e *env) validate(args []string) int {
 	if len(pos) == 0 {
 		return e.usageErr("validate", "missing PLAYBOOK")
 	}
-	var all playbook.Errors
+	var problems *multierror.Error
 	for _, p := range pos {
-		pb, err := playbook.Load(p)
-		if err == nil {
-			err = playbook.CheckExtraVars(pb, extra.vars)
-		}
-		var errs playbook.Errors
-		switch {
-		case errors.As(err, &errs):
-			all = append(all, errs...)
-		case err != nil:
-			all = append(all, &playbook.Error{Pos: playbook.Pos{File: p}, Msg: unwrapPath(err).Error()})
-		}
+		problems = diag.Append(problems, validateOne(p, extra.vars))
 	}
-	if len(all) > 0 {
-		e.printErr(all)
+	if problems != nil {
+		e.printErr(problems)
 		return exitFailed
 	}
 	for _, p := range pos {

@@ -115,6 +115,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 	}
 	graceful.Store(true)
 	recap := map[string]*report.Counts{}
+	var failures hostFailures
 	var mu sync.Mutex
 	forks := max(f.forks, 1)
 	sem := make(chan struct{}, forks)
@@ -161,6 +162,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 				}
 				sink.Emit(report.Event{V: report.SchemaVersion, Type: report.HostError, Time: time.Now().UTC(),
 					Host: t.Name, Status: status, Error: res.Err.Error(), Check: f.check})
+				failures.add(t.Name, res.Unreachable, res.Err)
 			}
 			mu.Lock()
 			recap[t.Name] = res.Counts
@@ -173,6 +175,9 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 	}
 	sink.Emit(report.Event{V: report.SchemaVersion, Type: report.Recap, Time: time.Now().UTC(), Check: f.check,
 		Recap: recap, DurationMS: float64(time.Since(start).Microseconds()) / 1000})
+	if f.output == "human" {
+		failures.print(e.stderr, len(targets), "failed outside their tasks")
+	}
 	if notStarted > 0 {
 		fmt.Fprintf(e.stderr, "provision: interrupted: %d %s not started\n", notStarted, plural(notStarted, "host", "hosts"))
 	}

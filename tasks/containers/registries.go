@@ -18,6 +18,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/provision-tool/provision/diag"
 	"github.com/provision-tool/provision/tasks"
 )
 
@@ -585,7 +586,7 @@ func checkOtherRegistriesFiles(sys *tasks.System, dropIn string, p *tasks.Plan) 
 			errs = append(errs, fmt.Errorf("loading drop-in registries configuration %q: registry must be in v2 format but is in v1 (%s)", name, strings.Join(k.v1, ", ")))
 		}
 	}
-	return errors.Join(errs...)
+	return diag.Join(errs...)
 }
 
 // Apply writes the drop-in.
