@@ -153,12 +153,8 @@ func (e *env) help(ctx context.Context, args []string) int {
 // versionCmd is `provision version`.
 func (e *env) versionCmd(args []string) int {
 	fs := newFlags("version", "", summaries["version"])
-	pos, code, ok := fs.parse(e, args)
-	if !ok {
+	if code, ok := fs.parseNone(e, args, ""); !ok {
 		return code
-	}
-	if len(pos) > 0 {
-		return e.usageErr("version", fmt.Sprintf("takes no arguments, found %q", pos))
 	}
 	fmt.Fprintln(e.stdout, versionLine())
 	return exitOK
@@ -425,12 +421,8 @@ func (e *env) facts(args []string) int {
 	fs := newFlags("facts", "", summaries["facts"])
 	output := fs.String("output", "human", "human or json")
 	root := fs.String("root", "/", "read the facts of the filesystem rooted here (an image)")
-	pos, code, ok := fs.parse(e, args)
-	if !ok {
+	if code, ok := fs.parseNone(e, args, ""); !ok {
 		return code
-	}
-	if len(pos) > 0 {
-		return e.usageErr("facts", fmt.Sprintf("takes no arguments, found %q", pos))
 	}
 	if err := firstErr(checkOutput(*output, "human", "json"), checkRoot(*root)); err != nil {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
@@ -523,12 +515,8 @@ func (e *env) doctor(ctx context.Context, args []string) int {
 	fs.VarP(&limit, "limit", "l", "limit the hosts to this pattern")
 	forks := fs.IntP("forks", "f", 50, "check this many hosts at a time")
 	stateDir := fs.String("state-dir", engine.DefaultStateDir, "with -i: the hosts' state directory (agent binaries in its bin/)")
-	pos, code, ok := fs.parse(e, args)
-	if !ok {
+	if code, ok := fs.parseNone(e, args, ""); !ok {
 		return code
-	}
-	if len(pos) > 0 {
-		return e.usageErr("doctor", fmt.Sprintf("takes no arguments, found %q", pos))
 	}
 	if err := firstErr(checkOutput(*output, "human", "json"), checkForks(*forks)); err != nil {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)

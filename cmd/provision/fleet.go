@@ -220,14 +220,9 @@ func (e *env) targets(pb *playbook.Playbook, f *applyFlags, root string) (*inven
 	for _, w := range inv.Warnings {
 		fmt.Fprintf(e.stderr, "warning: %v\n", w)
 	}
-	targets, err := e.selectTargets(pb, inv, f)
-	switch {
-	case err != nil:
+	targets, err := e.hostsToRun(pb, inv, f, "no hosts matched")
+	if err != nil {
 		return nil, nil, err
-	case f.listHosts:
-		return nil, nil, errListed
-	case len(targets) == 0:
-		return nil, nil, errors.New("no hosts matched")
 	}
 	return inv, targets, nil
 }
@@ -239,21 +234,7 @@ func (e *env) localTargets(pb *playbook.Playbook, f *applyFlags) (*inventory.Inv
 	if err != nil {
 		return nil, nil, err
 	}
-	if f.limit.set {
-		if hosts, err := inv.SelectLimit("all", f.limit.value); err != nil || len(hosts) == 0 {
-			return nil, nil, fmt.Errorf("-l %s: without -i the only host is localhost", f.limit.value)
-		}
-	}
-	targets, err := e.selectTargets(pb, inv, f)
-	switch {
-	case err != nil:
-		return nil, nil, err
-	case f.listHosts:
-		return nil, nil, errListed
-	case len(targets) == 0:
-		return nil, nil, errors.New("no play selects localhost, the only host without -i")
-	}
-	return inv, []target{{Target: transport.Target{Name: "localhost", Connection: "local"}}}, nil
+	return e.oneHost(pb, f, inv, target{Target: transport.Target{Name: "localhost", Connection: "local"}}, "without -i")
 }
 
 // selectTargets resolves the hosts the playbook's plays select, in

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 
 	"github.com/provision-tool/provision/playbook"
 )
@@ -21,12 +20,8 @@ func schemaJSON() []byte {
 // editors, on stdout.
 func (e *env) schema(args []string) int {
 	fs := newFlags("schema", "", summaries["schema"])
-	pos, code, ok := fs.parse(e, args)
-	if !ok {
+	if code, ok := fs.parseNone(e, args, ""); !ok {
 		return code
-	}
-	if len(pos) > 0 {
-		return e.usageErr("schema", fmt.Sprintf("takes no arguments, found %q", pos))
 	}
 	e.stdout.Write(schemaJSON())
 	return exitOK
