@@ -70,7 +70,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		return exitFailed
 	}
 	abs, _ := filepath.Abs(pb.File)
-	job := &transport.Job{Playbook: pb, Verbose: f.verbose > 0, Bundle: agent.Bundle{
+	job := &transport.Job{Playbook: pb, Verbose: f.verbose >= levelVerbose, Bundle: agent.Bundle{
 		Version: agent.BundleVersion, Playbook: pb.File, PlaybookID: abs, Source: source,
 		Check: f.check, NoVerify: f.noVerify, Tags: f.tags, SkipTags: f.skipTags, StartAtTask: f.ansible.startAtTask, ExtraVars: f.extra.vars, Vaulted: pb.Vaulted,
 		StateDir: f.state.dir, LockPath: f.state.lock,
@@ -87,7 +87,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		}
 	}
 
-	sink := e.sink(f.output, f.diff, f.verbose > 0)
+	sink := e.sink(f.output, f.diff, f.verbose >= levelVerbose)
 	var live *report.Live
 	if h, ok := sink.(*report.Human); ok {
 		h.ShowHost, h.TaskPath = len(targets) > 1, f.verbose >= levelTaskPath
