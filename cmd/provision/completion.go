@@ -6,12 +6,22 @@ import (
 )
 
 // bashCompletion completes commands, then each command's flags as its
-// --help lists them (so it never goes stale), then file names.
+// --help lists them (so it never goes stale), then file names; help takes
+// a command, completion a shell. The command list is commandNames (a test
+// checks it).
 const bashCompletion = `# bash completion for provision: source <(provision completion bash)
 _provision() {
     local cur=${COMP_WORDS[COMP_CWORD]}
     if [[ $COMP_CWORD -eq 1 ]]; then
         COMPREPLY=($(compgen -W "apply check validate doctor pull status facts doc schema version help completion" -- "$cur"))
+        return
+    fi
+    if [[ $COMP_CWORD -eq 2 && ${COMP_WORDS[1]} == help ]]; then
+        COMPREPLY=($(compgen -W "apply check validate doctor pull status facts doc schema version help completion" -- "$cur"))
+        return
+    fi
+    if [[ $COMP_CWORD -eq 2 && ${COMP_WORDS[1]} == completion ]]; then
+        COMPREPLY=($(compgen -W "bash zsh fish" -- "$cur"))
         return
     fi
     if [[ $cur == -* ]]; then

@@ -64,6 +64,8 @@ func TestCompletionInShells(t *testing.T) {
 		{"bash", "provision sch", []string{"schema"}},
 		{"bash", "provision apply --che", []string{"--check"}},
 		{"bash", "provision validate --ex", []string{"--extra-vars"}},
+		{"bash", "provision help do", []string{"doctor", "doc"}},
+		{"bash", "provision completion f", []string{"fish"}},
 		{"fish", "provision va", []string{"validate\tReport every problem in the playbooks, without a host"}},
 		{"fish", "provision apply --che", []string{"--check\tchange nothing; exit 2 when changes are pending"}},
 		{"fish", "provision validate -e", []string{"-e\tcheck the templated arguments these variables decide (key=value, @file.yml or JSON; repeatable)"}},
@@ -75,5 +77,14 @@ func TestCompletionInShells(t *testing.T) {
 		if strings.Join(got, "\n") != strings.Join(tc.want, "\n") {
 			t.Errorf("%s completes %q as %q, want %q", tc.shell, tc.line, got, tc.want)
 		}
+	}
+}
+
+// TestBashCompletionListsEveryCommand keeps the bash script's command
+// lists in step with the commands.
+func TestBashCompletionListsEveryCommand(t *testing.T) {
+	want := `compgen -W "` + strings.Join(commandNames, " ") + `"`
+	if n := strings.Count(bashCompletion, want); n != 2 {
+		t.Errorf("the bash completion lists the commands as %s %d times, want 2 (commands, help's argument)", want, n)
 	}
 }
