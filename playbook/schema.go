@@ -134,6 +134,10 @@ func keySchemaTable() map[string]schema {
 		"retries":       withDoc(ref("count"), "how many more times until repeats the task (default 3)"),
 		"delay":         withDoc(ref("count"), "seconds between tries of until (default 5)"),
 		"listen":        withDoc(ref("names"), "handlers only: further names this handler answers to"),
+		// Ansible's, for when the parser takes them (a key is in the
+		// schema only once playKeys or taskKeys lists it).
+		"serial":   withDoc(anyOf(schema{"type": []string{"integer", "string"}}, schema{"type": "array", "items": schema{"type": []string{"integer", "string"}}}), "hosts per batch: a number, a percentage, or a list of them"),
+		"run_once": withDoc(ref("bool"), "run the task on the first host of the batch only"),
 	}
 	block := schema{}
 	for _, k := range blockKeys {
