@@ -84,6 +84,7 @@ func withDoc(s schema, doc string) schema {
 	for k, v := range s {
 		out[k] = v
 	}
+	out["description"] = doc
 	return out
 }
 
@@ -318,7 +319,7 @@ func structSchema(t reflect.Type, am *ansibleModule) schema {
 			for from, to := range am.rename {
 				if to == name {
 					aliases = append(aliases, from)
-					props[from] = withDoc(fieldSchema(f), "Ansible's name of "+name)
+					props[from] = withDoc(fieldSchema(f), "Ansible's name of "+name+": "+f.Tag.Get("doc"))
 				}
 			}
 		}
