@@ -99,6 +99,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, name string) {
 		}
 		v.SetString(n.Value)
 	case reflect.Bool:
+		if b, ok := d.renderedBool(n); ok {
+			v.SetBool(b)
+			return
+		}
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
 			hint := ""
 			if n.Kind == yaml.ScalarNode {
@@ -114,6 +118,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, name string) {
 		v.SetBool(b)
 	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint32, reflect.Uint64:
 		i, err := parseInt(n)
+		if err != nil && d.literal && n.Tag == "!!str" {
+			// A rendered string of digits is an integer, as Ansible
+			// converts module arguments: -e n=5 gives the string "5".
+			i, err = strconv.ParseInt(strings.TrimSpace(n.Value), 10, 64)
+		}
 		if err != nil {
 			d.fail(n, "%s: expected an integer, found %s", name, describe(n))
 			return
@@ -152,6 +161,22 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, name string) {
 	default:
 		d.fail(n, "%s: cannot decode into %s (a bug in the module)", name, v.Type())
 	}
+}
+
+// renderedBool converts a rendered string to a boolean as Ansible converts
+// module arguments ("yes", "True", "1", "off", ...: -e flag=yes gives a
+// string). Literal YAML strings stay an error: they are typos, not data.
+func (d *decoder) renderedBool(n *yaml.Node) (bool, bool) {
+	if !d.literal || n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		return false, false
+	}
+	switch strings.ToLower(strings.TrimSpace(n.Value)) {
+	case "yes", "on", "true", "1", "y", "t":
+		return true, true
+	case "no", "off", "false", "0", "n", "f":
+		return false, true
+	}
+	return false, false
 }
 
 // renderAny expands templates inside a generic value.
