@@ -111,9 +111,9 @@ func sweepState(sys *tasks.System, opts Options) error {
 	return sys.FS().Sweep(opts.StateDir)
 }
 
-// perRun gives sys the Memo and Sweeper of one run, unless it has them.
+// perRun gives sys the Memo, Sweeper and Labels of one run, unless it has them.
 func perRun(sys *tasks.System) *tasks.System {
-	if sys.Memo != nil && sys.Sweeper != nil {
+	if sys.Memo != nil && sys.Sweeper != nil && sys.Labels != nil {
 		return sys
 	}
 	run := *sys
@@ -122,6 +122,9 @@ func perRun(sys *tasks.System) *tasks.System {
 	}
 	if run.Sweeper == nil {
 		run.Sweeper = hostfs.NewSweeper(time.Now())
+	}
+	if run.Labels == nil {
+		run.Labels = hostfs.NewLabels(run.Logf().Warnf)
 	}
 	return &run
 }

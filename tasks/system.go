@@ -42,6 +42,9 @@ type System struct {
 	// Sweeper removes the temp files a killed run left in the directories
 	// this run writes in; the engine sets one per run, under its lock.
 	Sweeper *hostfs.Sweeper
+	// Labels gives new files the SELinux label of the tree's policy,
+	// reading it once per run; the engine sets one per run.
+	Labels *hostfs.Labels
 }
 
 // Logger is the small logging interface modules and the engine use.
@@ -70,7 +73,7 @@ func (s *System) Logf() Logger {
 // every module reads and writes host files through it (or through the
 // System methods below, which use it). See package hostfs for the rules.
 func (s *System) FS() hostfs.FS {
-	return hostfs.FS{Root: s.Root, Sweeper: s.Sweeper}
+	return hostfs.FS{Root: s.Root, Sweeper: s.Sweeper, Labels: s.Labels}
 }
 
 // Path maps an absolute host path to the path under Root, with every
