@@ -154,7 +154,7 @@ func TestLabelNewFromPolicy(t *testing.T) {
 		{"/etc/containers/x/y.conf", label("container_config_t")}, // and its new directory
 		{"/etc/motd", label("motd2_t")},                           // exact wins, the later line first
 		{"/etc/mxtd", label("regex_t")},
-		{"/etc/d/f", label("file_t")}, // the kind decides
+		{"/etc/d/f", label("file_t")},                                     // the kind decides
 		{"/etc/systemd/system/web.service", label("systemd_unit_file_t")}, // .subs_dist
 		{"/etc/nolabel", ""},
 		{"/var/x", label("default_t")},
