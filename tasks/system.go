@@ -39,6 +39,11 @@ type System struct {
 	// persist state and never start, reload or apply anything live: units
 	// are enabled by link, sysctl values only written, no user sessions.
 	Image bool
+	// CheckOnly is true in check mode (provision check): even the
+	// queries of Check, which change nothing by themselves, must leave
+	// the host as it was, writing no cache or log a package manager
+	// would write (see tasks/pkg).
+	CheckOnly bool
 	// Sweeper removes the temp files a killed run left in the directories
 	// this run writes in; the engine sets one per run, under its lock.
 	Sweeper *hostfs.Sweeper

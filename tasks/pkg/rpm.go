@@ -2,6 +2,9 @@ package pkg
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/provision-tool/provision/tasks"
@@ -137,14 +140,47 @@ func (b rpmBackend) repo(ctx context.Context, sys *tasks.System, missing, instal
 // upgrades, for the newest upgrade of each installed one. DNF 4 and DNF 5
 // share repoquery with a query format, so nothing meant for humans (tables,
 // progress) is parsed; yum 3 has no repoquery of its own and answers with
-// yum list.
+// yum list. In check mode (sys.CheckOnly) the query writes nothing on the
+// host: see readOnlyQuery.
 func (b rpmBackend) query(ctx context.Context, sys *tasks.System, upgrades bool, names []string) ([]rpmPkg, error) {
+	if sys.CheckOnly {
+		return b.readOnlyQuery(ctx, sys, upgrades, names)
+	}
+	return b.run(ctx, sys, upgrades, names, nil)
+}
+
+// readOnlyQuery runs the query so that the package manager leaves the host
+// as it was: its logs go to a temp dir, and it reads the host's metadata
+// cache without refreshing it (-C, even when expired, as apt's check reads
+// the lists it has). When that fails (no cache yet for some repository:
+// skip_if_unavailable is off for this try, so a repository without one is
+// an error, not a silently shorter answer), it asks again with a cache of
+// its own in the temp dir, downloading fresh metadata there. The temp dir
+// is removed afterwards.
+func (b rpmBackend) readOnlyQuery(ctx context.Context, sys *tasks.System, upgrades bool, names []string) ([]rpmPkg, error) {
+	tmp, err := os.MkdirTemp("", "provision-"+b.tool+"-")
+	if err != nil {
+		return nil, fmt.Errorf("check %s without writing to the host: %w", b.tool, err)
+	}
+	defer os.RemoveAll(tmp)
+	logs := "--setopt=logdir=" + filepath.Join(tmp, "log")
+	pkgs, err := b.run(ctx, sys, upgrades, names, []string{"-C", "--setopt=skip_if_unavailable=False", logs})
+	if err == nil {
+		return pkgs, nil
+	}
+	sys.Logf().Debugf("%s from the host's metadata cache: %v; asking with a temp cache", b.tool, err)
+	return b.run(ctx, sys, upgrades, names, []string{"--setopt=cachedir=" + filepath.Join(tmp, "cache"), logs})
+}
+
+// run runs the query with the global options opts.
+func (b rpmBackend) run(ctx context.Context, sys *tasks.System, upgrades bool, names, opts []string) ([]rpmPkg, error) {
 	if b.tool == "yum" {
 		which := "available"
 		if upgrades {
 			which = "updates"
 		}
-		c := tasks.Cmd{Argv: append([]string{"yum", "-q", "list", which}, names...)}
+		argv := append(append([]string{"yum", "-q"}, opts...), "list", which)
+		c := tasks.Cmd{Argv: append(argv, names...)}
 		res, err := sys.Run(ctx, c)
 		if err != nil {
 			return nil, err
@@ -158,7 +194,7 @@ func (b rpmBackend) query(ctx context.Context, sys *tasks.System, upgrades bool,
 		}
 		return parseYumList(res.Stdout), nil
 	}
-	argv := []string{b.tool, "-q", "repoquery"}
+	argv := append(append([]string{b.tool, "-q"}, opts...), "repoquery")
 	if upgrades {
 		argv = append(argv, "--upgrades", "--latest-limit=1")
 	}

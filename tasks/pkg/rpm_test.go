@@ -1,7 +1,11 @@
 package pkg
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -254,5 +258,75 @@ podman.x86_64                          1.6.4-32.el7.centos             extras
 	}
 	if got := parseYumList(out); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+}
+
+// In check mode the repository queries write nothing on the host: logs go
+// to a temp dir, the host's metadata cache is read with -C (not refreshed),
+// and when it cannot answer (no cache yet) a temp cache is used; the temp
+// dir is gone afterwards. The plan is the same as a normal check's.
+func TestRPMCheckOnlyWritesNothing(t *testing.T) {
+	for _, tool := range rpmTools {
+		for _, cached := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/cached=%v", tool, cached), func(t *testing.T) {
+				sys, run, f := newRPM(t, tool,
+					map[string]string{"podman": "5.2.2-1.fc41"},
+					map[string]string{"podman": "5.2.3-1.fc41", "crun": "1.17-1.fc41"})
+				sys.CheckOnly = true
+				var temps []string
+				run.On(tool, func(c tasks.Cmd) tasks.Result {
+					var cacheOnly bool
+					for _, a := range c.Argv {
+						if d, ok := strings.CutPrefix(a, "--setopt=logdir="); ok {
+							temps = append(temps, d)
+							if _, err := os.Stat(filepath.Dir(d)); err != nil {
+								t.Errorf("%s: temp dir missing during the query: %v", a, err)
+							}
+						}
+						cacheOnly = cacheOnly || a == "-C"
+					}
+					if cacheOnly && !cached {
+						return tasks.Result{Stderr: "Error: Cache-only enabled but no cache for 'fedora'\n", ExitCode: 1}
+					}
+					return f.pm(c)
+				})
+				p, err := checkClean(t, sys, &Package{Names: []string{"podman", "crun"}, State: "latest"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantChanges(t, p,
+					tasks.Change{Field: "package podman", Before: "5.2.2-1.fc41.noarch", After: "5.2.3-1.fc41.noarch"},
+					tasks.Change{Field: "package crun", After: "installed"},
+				)
+				got := run.Commands()
+				wantN := 3 // rpm -q, the existence query, the upgrade query
+				if !cached {
+					wantN = 5 // each query asked again with a temp cache
+				}
+				if len(got) != wantN {
+					t.Fatalf("commands: %q", got)
+				}
+				for _, c := range got[1:] {
+					logdir := regexp.MustCompile(`--setopt=logdir=\S+`).FindString(c)
+					switch {
+					case logdir == "":
+						t.Errorf("no logdir: %s", c)
+					case strings.Contains(c, " -C "):
+						if !strings.Contains(c, "--setopt=skip_if_unavailable=False") || strings.Contains(c, "cachedir") {
+							t.Errorf("cache-only query: %s", c)
+						}
+					case cached:
+						t.Errorf("asked again though the cache answered: %s", c)
+					case !strings.Contains(c, "--setopt=cachedir="+filepath.Dir(strings.TrimPrefix(logdir, "--setopt=logdir="))+"/cache"):
+						t.Errorf("second query without a temp cache: %s", c)
+					}
+				}
+				for _, d := range temps {
+					if _, err := os.Stat(filepath.Dir(d)); !os.IsNotExist(err) {
+						t.Errorf("temp dir %s left behind (%v)", filepath.Dir(d), err)
+					}
+				}
+			})
+		}
 	}
 }
