@@ -307,18 +307,18 @@ func TestRPMCheckOnlyWritesNothing(t *testing.T) {
 					t.Fatalf("commands: %q", got)
 				}
 				for _, c := range got[1:] {
-					logdir := regexp.MustCompile(`--setopt=logdir=\S+`).FindString(c)
+					tmp := regexp.MustCompile(`--setopt=logdir=(\S+)/log `).FindStringSubmatch(c)
 					switch {
-					case logdir == "":
-						t.Errorf("no logdir: %s", c)
+					case tmp == nil:
+						t.Errorf("no logdir in a temp dir: %s", c)
+					case !strings.Contains(c, " --setopt=cachedir="+tmp[1]+"/cache "):
+						t.Errorf("no cachedir in the temp dir: %s", c)
 					case strings.Contains(c, " -C "):
-						if !strings.Contains(c, "--setopt=skip_if_unavailable=False") || strings.Contains(c, "cachedir") {
-							t.Errorf("cache-only query: %s", c)
+						if !strings.Contains(c, "--setopt=skip_if_unavailable=False") {
+							t.Errorf("cache-only query without skip_if_unavailable=False: %s", c)
 						}
 					case cached:
 						t.Errorf("asked again though the cache answered: %s", c)
-					case !strings.Contains(c, "--setopt=cachedir="+filepath.Dir(strings.TrimPrefix(logdir, "--setopt=logdir="))+"/cache"):
-						t.Errorf("second query without a temp cache: %s", c)
 					}
 				}
 				for _, d := range temps {
@@ -328,5 +328,44 @@ func TestRPMCheckOnlyWritesNothing(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// The temp cachedir links to the repodata of the host's cache (and DNF 4's
+// solv files), nothing else: no packages, no link followed in the cache.
+func TestMirrorCache(t *testing.T) {
+	sys, _ := taskstest.New(t)
+	for _, f := range []string{
+		"/var/cache/dnf/fedora-0123456789abcdef/repodata/repomd.xml",
+		"/var/cache/dnf/fedora-0123456789abcdef/packages/big.rpm",
+		"/var/cache/dnf/fedora.solv", "/var/cache/dnf/fedora-filenames.solvx",
+		"/var/cache/dnf/expired_repos.json", "/var/cache/dnf/notarepo/repodata/x",
+		"/etc/secret",
+	} {
+		taskstest.WriteFile(t, sys, f, "x")
+	}
+	if err := os.Symlink("/etc", taskstest.HostPath(sys, "/var/cache/dnf/evil-0123456789abcdef")); err != nil {
+		t.Fatal(err)
+	}
+	dst := t.TempDir()
+	if err := mirrorCache(sys.FS(), sys.Root, "/var/cache/dnf", dst, true); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	filepath.WalkDir(dst, func(p string, d os.DirEntry, err error) error {
+		if p != dst {
+			l, _ := os.Readlink(p)
+			got = append(got, strings.TrimPrefix(p, dst)+" -> "+strings.TrimPrefix(l, sys.Root))
+		}
+		return nil
+	})
+	want := []string{
+		"/fedora-0123456789abcdef -> ",
+		"/fedora-0123456789abcdef/repodata -> /var/cache/dnf/fedora-0123456789abcdef/repodata",
+		"/fedora-filenames.solvx -> /var/cache/dnf/fedora-filenames.solvx",
+		"/fedora.solv -> /var/cache/dnf/fedora.solv",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("mirror:\n got %q\nwant %q", got, want)
 	}
 }
