@@ -28,7 +28,8 @@ const rpmUnknownBook = `- hosts: all
 // no dnf log, no history), both before the host has any metadata cache
 // (dnf's cache-only query fails and a temp cache answers) and with one (the
 // cache is read, not refreshed, although the test repository's
-// metadata_expire=0 says it is always stale), while still telling the
+// metadata_expire=0 says it is always stale, and the repository is
+// offline so that nothing else could answer), while still telling the
 // truth: missing packages pending, an unknown name an error found by
 // really asking the repository.
 func TestCheckLeavesRPMHostUntouched(t *testing.T) {
@@ -69,7 +70,11 @@ func TestCheckLeavesRPMHostUntouched(t *testing.T) {
 			}
 			check("no metadata cache")
 			h.SSH(t, pm+" -q makecache >/dev/null")
-			check("with a metadata cache")
+			// With an empty directory over the repository, only the host's cache can answer:
+			// the check reads it (a temp cache could not download).
+			h.SSH(t, "mount -t tmpfs offline "+testhost.GuestRPMRepo)
+			check("with a metadata cache, repository offline")
+			h.SSH(t, "umount "+testhost.GuestRPMRepo)
 		})
 	}
 }
