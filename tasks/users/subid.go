@@ -58,8 +58,10 @@ a dead process is removed; a live one fails the task), reads the files
 again under the lock and recomputes, and writes each changed file
 atomically, keeping the old one as /etc/subuid- (/etc/subgid-), its owner,
 mode and SELinux label. Missing files are created 0644 root:root (Debian
-may not ship them). Untouched lines, comments and blank lines are kept
-byte for byte, in order; a new line goes at the end.
+may not ship them), with the SELinux label the host's policy gives them,
+as every file provision writes (docs/security.md). Untouched lines,
+comments and blank lines are kept byte for byte, in order; a new line
+goes at the end.
 
 **Caveats.** Other users' lines are never changed. A malformed line, an
 overlap between other owners or another owner's range containing an ID in
