@@ -260,3 +260,42 @@ func TestLabelSetFails(t *testing.T) {
 		t.Errorf("left %v", ents)
 	}
 }
+
+// A distribution's file_contexts has about 6000 lines; the policy is read
+// once per run, and looked up for every new file.
+func BenchmarkPolicy(b *testing.B) {
+	var fc strings.Builder
+	for i := range 6000 {
+		switch i % 3 {
+		case 0:
+			fmt.Fprintf(&fc, "/usr/lib/pkg%d(/.*)?\tsystem_u:object_r:pkg%d_t:s0\n", i, i)
+		case 1:
+			fmt.Fprintf(&fc, "/etc/pkg%d\\.conf\t--\tsystem_u:object_r:pkg%d_conf_t:s0\n", i, i)
+		default:
+			fmt.Fprintf(&fc, "/var/lib/pkg%d/[^/]*\\.db\tsystem_u:object_r:pkg%d_db_t:s0\n", i, i)
+		}
+	}
+	fc.WriteString("/etc(/.*)?\tsystem_u:object_r:etc_t:s0\n")
+	data := []byte(fc.String())
+	b.Run("load", func(b *testing.B) {
+		for b.Loop() {
+			p := &policy{}
+			if err := p.addSpecs("file_contexts", data); err != nil {
+				b.Fatal(err)
+			}
+			p.sort()
+		}
+	})
+	b.Run("lookup", func(b *testing.B) {
+		p := &policy{}
+		if err := p.addSpecs("file_contexts", data); err != nil {
+			b.Fatal(err)
+		}
+		p.sort()
+		for b.Loop() {
+			if l := p.lookup("/etc/containers/registries.conf.d/50-provision.conf", unix.S_IFREG); string(l) != label("etc_t")+"\x00" {
+				b.Fatalf("%q", l)
+			}
+		}
+	})
+}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"io/fs"
 	"regexp"
+	"regexp/syntax"
 	"strings"
 	"sync"
 
@@ -160,6 +161,8 @@ type policy struct {
 // spec is one file_contexts line: a regular expression over the whole
 // path, an optional file kind, and a label.
 type spec struct {
+	expr  string
+	once  *sync.Once
 	re    *regexp.Regexp
 	stem  string // a literal prefix every match has
 	kind  uint32 // 0: any
@@ -191,7 +194,7 @@ func (p *policy) addSpecs(name string, data []byte) error {
 }
 
 func parseSpec(f []string) (spec, error) {
-	var s spec
+	s := spec{once: new(sync.Once)}
 	switch len(f) {
 	case 2:
 	case 3:
@@ -203,11 +206,13 @@ func parseSpec(f []string) (spec, error) {
 	default:
 		return s, fmt.Errorf("want \"REGEX [KIND] LABEL\", got %d fields", len(f))
 	}
-	re, err := regexp.Compile(`^(?:` + f[0] + `)$`)
-	if err != nil {
+	// Checked now, compiled at the first lookup its stem lets through: a
+	// policy has thousands of lines, and a run looks up a few paths.
+	s.expr = `^(?:` + f[0] + `)$`
+	if _, err := syntax.Parse(s.expr, syntax.Perl); err != nil {
 		return s, fmt.Errorf("regular expression %q: %w", f[0], err)
 	}
-	s.re, s.stem, s.exact = re, stem(f[0]), !strings.ContainsAny(f[0], `.^$?*+|[({\`)
+	s.stem, s.exact = stem(f[0]), !strings.ContainsAny(f[0], `.^$?*+|[({\`)
 	if l := f[len(f)-1]; l != "<<none>>" {
 		s.label = l
 	}
@@ -270,7 +275,7 @@ func (p *policy) lookup(hp string, kind uint32) []byte {
 	}
 	for i := len(p.specs) - 1; i >= 0; i-- {
 		s := &p.specs[i]
-		if s.kind != 0 && s.kind != kind || !strings.HasPrefix(hp, s.stem) || !s.re.MatchString(hp) {
+		if s.kind != 0 && s.kind != kind || !strings.HasPrefix(hp, s.stem) || !s.match(hp) {
 			continue
 		}
 		if s.label == "" {
@@ -279,4 +284,13 @@ func (p *policy) lookup(hp string, kind uint32) []byte {
 		return append([]byte(s.label), 0)
 	}
 	return nil
+}
+
+// match compiles the expression once and matches hp. It parsed when the
+// policy was read; only the compiled program's size limit, which no
+// path expression of a line comes near, could still fail it, and a spec
+// that cannot compile matches nothing.
+func (s *spec) match(hp string) bool {
+	s.once.Do(func() { s.re, _ = regexp.Compile(s.expr) })
+	return s.re != nil && s.re.MatchString(hp)
 }
