@@ -105,7 +105,7 @@ func sweepState(sys *tasks.System, opts Options) error {
 	if opts.Check {
 		return nil
 	}
-	for _, err := range tasks.Cleanup(sys) {
+	for _, err := range tasks.Cleanup(sys).WrappedErrors() {
 		sys.Logf().Warnf("remove leftovers: %v", err)
 	}
 	return sys.FS().Sweep(opts.StateDir)

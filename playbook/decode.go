@@ -1,6 +1,7 @@
 package playbook
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -26,6 +27,12 @@ type decoder struct {
 	// render:"false" (the template module renders its content itself).
 	literal bool
 	errs    Errors
+	// unresolved is set when render answered errUnresolved for a
+	// template: its value is not known yet, and the field is left unset.
+	unresolved bool
+	// unset is set when a rendered value left its field unset (omit,
+	// unresolved), so that checkMin does not take it for a written 0.
+	unset bool
 }
 
 func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
@@ -55,11 +62,16 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, name string) {
 			return
 		}
 		val, err := d.render(n.Value)
+		if errors.Is(err, errUnresolved) {
+			d.unresolved, d.unset = true, true
+			return
+		}
 		if err != nil {
 			d.fail(n, "%s: %v", name, err)
 			return
 		}
 		if val == Omit {
+			d.unset = true
 			return // `| default(omit)`: as if the argument were not given
 		}
 		rendered := ValueNode(val)
@@ -251,8 +263,12 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, name string) {
 			d.literal = false
 			continue
 		}
+		before := len(d.errs)
+		d.unset = false
 		d.decode(val, v.Field(idx), full)
-		d.checkMin(t.Field(idx), v.Field(idx), val, full)
+		if len(d.errs) == before && !d.unset {
+			d.checkMin(t.Field(idx), v.Field(idx), val, full)
+		}
 	}
 	for _, an := range names {
 		if t.Field(fields[an]).Tag.Get("required") == "true" && !seen[an] && !suggested[an] {

@@ -118,7 +118,7 @@ const moduleExample = `
 // their latest version.
 type Package struct {
 	Names       []string `yaml:"names" required:"true" doc:"package names (a single name may be a string): name, name:arch (apt) or name.arch (RPM); no versions, globs, paths or groups"`
-	State       string   `yaml:"state" default:"present" doc:"present (installed), latest (installed and upgraded to the repositories' newest version) or absent (removed)"`
+	State       string   `yaml:"state" default:"present" enum:"present,latest,absent" doc:"present (installed), latest (installed and upgraded to the repositories' newest version) or absent (removed)"`
 	UpdateCache bool     `yaml:"update_cache" doc:"refresh package metadata before a transaction that installs or upgrades: apt-get update on apt, --refresh on dnf and dnf5"`
 
 	done result
