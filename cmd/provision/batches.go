@@ -25,6 +25,7 @@ type fleetRun struct {
 	mu         sync.Mutex
 	recap      map[string]*report.Counts
 	notStarted int
+	failures   hostFailures
 }
 
 // playByPlay reports whether the controller must run the playbook one
@@ -245,6 +246,7 @@ func (fr *fleetRun) runOne(ctx context.Context, t target, job *transport.Job) *r
 		}
 		fr.sink.Emit(report.Event{V: report.SchemaVersion, Type: report.HostError, Time: time.Now().UTC(),
 			Host: t.Name, Status: status, Error: res.Err.Error(), Check: fr.check})
+		fr.failures.add(t.Name, res.Unreachable, res.Err)
 	}
 	return res.Counts
 }
