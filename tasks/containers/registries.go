@@ -13,12 +13,14 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
 	"github.com/BurntSushi/toml"
 
 	"github.com/provision-tool/provision/tasks"
+	"github.com/provision-tool/provision/tasks/containers/podmanconf"
 )
 
 // ManagedHeader is the first line of every file this package renders whole.
@@ -478,7 +480,7 @@ func (r *Registries) Check(_ context.Context, sys *tasks.System) (tasks.Plan, er
 		return p, err
 	}
 	dir := filepath.Dir(r.Path)
-	if err := checkOtherRegistriesFiles(sys, r.Path, &p); err != nil {
+	if err := checkOtherRegistriesFiles(sys, r.Path, content, &p); err != nil {
 		return p, err
 	}
 	data := regPlan{content: content}
@@ -540,52 +542,54 @@ func specialBits(m fs.FileMode) uint32 {
 	return s
 }
 
-// checkOtherRegistriesFiles loads the main registries.conf that goes with
-// the drop-in directory and every other drop-in in it, and returns the
-// errors podman would report for them.
-func checkOtherRegistriesFiles(sys *tasks.System, dropIn string, p *tasks.Plan) error {
+// checkOtherRegistriesFiles loads, with podman's own loader, the main
+// registries.conf that goes with the drop-in directory and every drop-in
+// in it, the task's own as it will be written. It fails when podman would
+// refuse one of them, and warns about every setting of the task's drop-in
+// that a file read after it overrides, with the value podman uses.
+func checkOtherRegistriesFiles(sys *tasks.System, dropIn string, content []byte, p *tasks.Plan) error {
 	dir := filepath.Dir(dropIn)
 	main := filepath.Join(filepath.Dir(dir), "registries.conf")
-	var errs []error
+	var files []podmanconf.File
 	if data, exists, err := sys.ReadFileIfExists(main); err != nil {
 		return err
 	} else if exists {
-		k, err := registriesKeys(data)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("loading registries configuration %q: %w", main, err))
-		case len(k.v1) > 0 && len(k.v2) > 0:
-			errs = append(errs, fmt.Errorf("loading registries configuration %q: mixing sysregistry v1/v2 is not supported (v1: %s; v2: %s); rewrite the file in the v2 format",
-				main, strings.Join(k.v1, ", "), strings.Join(k.v2, ", ")))
-		case len(k.v1) > 0:
+		if len(data) > podmanconf.MaxFileSize {
+			return fmt.Errorf("%s: larger than %d bytes", main, podmanconf.MaxFileSize)
+		}
+		files = append(files, podmanconf.File{Path: main, Data: data})
+		if k, err := registriesKeys(data); err == nil && len(k.v1) > 0 && len(k.v2) == 0 {
 			p.Warn(fmt.Sprintf("%s uses the deprecated v1 format (%s); podman still reads it, but only v2 supports mirrors and prefixes", main, strings.Join(k.v1, ", ")))
 		}
 	}
-	entries, err := sys.ReadDir(dir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("reading registries.conf.d: %w", err)
+	dropIns, err := podmanconf.DropIns(sys, dir)
+	if err != nil {
+		return err
 	}
-	for _, e := range entries {
-		name := filepath.Join(dir, e.Name())
-		if name == dropIn || e.IsDir() || !strings.HasSuffix(e.Name(), ".conf") {
-			continue
+	own := podmanconf.File{Path: dropIn, Data: content, DropIn: true}
+	dropIns = slices.DeleteFunc(dropIns, func(f podmanconf.File) bool { return f.Path == dropIn })
+	at, _ := slices.BinarySearchFunc(dropIns, dropIn, func(f podmanconf.File, name string) int { return strings.Compare(f.Path, name) })
+	dropIns = slices.Insert(dropIns, at, own)
+	ownIdx := len(files) + at
+	files = append(files, dropIns...)
+	if _, err := podmanconf.LoadRegistries(files); err != nil {
+		var errs []error
+		for _, le := range podmanconf.RefusedFiles(files) {
+			errs = append(errs, le)
 		}
-		data, err := sys.ReadFile(name)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // a dangling symlink; podman skips it too
-			}
+		if len(errs) == 0 {
 			return err
 		}
-		k, err := registriesKeys(data)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("loading drop-in registries configuration %q: %w", name, err))
-		case len(k.v1) > 0:
-			errs = append(errs, fmt.Errorf("loading drop-in registries configuration %q: registry must be in v2 format but is in v1 (%s)", name, strings.Join(k.v1, ", ")))
-		}
+		return errors.Join(errs...)
 	}
-	return errors.Join(errs...)
+	overrides, err := podmanconf.Overrides(files, ownIdx)
+	if err != nil {
+		return err
+	}
+	for _, o := range overrides {
+		p.Warn(fmt.Sprintf("%s: %s (a file read after %s wins; change or remove it)", dropIn, o, dropIn))
+	}
+	return nil
 }
 
 // Apply writes the drop-in.

@@ -464,3 +464,21 @@ func DescribeRegistry(r sysregistriesv2.Registry) string {
 	}
 	return b.String()
 }
+
+// RefusedFiles loads each file on its own, as podman would load it among
+// the others, and returns the *LoadError of every file podman refuses
+// (podman itself stops at the first). Every check of podman's is about one
+// file, so files refused nowhere else are refused here too.
+func RefusedFiles(files []File) []*LoadError {
+	var out []*LoadError
+	for _, f := range files {
+		if _, err := LoadRegistries([]File{f}); err != nil {
+			var le *LoadError
+			if !errors.As(err, &le) {
+				le = &LoadError{Path: f.Path, Msg: err.Error(), DropIn: f.DropIn}
+			}
+			out = append(out, le)
+		}
+	}
+	return out
+}
