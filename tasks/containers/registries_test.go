@@ -431,7 +431,7 @@ func TestRegistriesRefusedByPodman(t *testing.T) {
 		t.Fatal("no error")
 	}
 	for _, want := range []string{
-		`/etc/containers/registries.conf: loading registries configuration "/etc/containers/registries.conf": invalid short-name mode "strict"`,
+		`/etc/containers/registries.conf: loading registries configuration "/etc/containers/registries.conf": invalid short-name mode: "strict"`,
 		`/etc/containers/registries.conf.d/70-x.conf:2:9: loading drop-in registries configuration`,
 	} {
 		if !strings.Contains(err.Error(), want) {
