@@ -2,12 +2,14 @@ package podmanconf
 
 import (
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 
+	"github.com/sirupsen/logrus"
 	"go.podman.io/image/v5/pkg/sysregistriesv2"
 	"go.podman.io/image/v5/types"
 
@@ -89,7 +91,7 @@ blocked = true
 	{name: "search as a string", reject: "toml", files: map[string]string{
 		SystemRegistries: `unqualified-search-registries = "docker.io"`}},
 	{name: "later drop-in overrides search, mode and a registry", files: map[string]string{
-		SystemRegistries:                           "unqualified-search-registries = [\"quay.io\"]\n",
+		SystemRegistries: "unqualified-search-registries = [\"quay.io\"]\n",
 		SystemRegistriesDir + "/50-provision.conf": "unqualified-search-registries = [\"docker.io\"]\nshort-name-mode = \"enforcing\"\n[[registry]]\nlocation = \"docker.io\"\n[[registry.mirror]]\nlocation = \"mirror.example.com\"\n",
 		SystemRegistriesDir + "/99-local.conf":     "short-name-mode = \"disabled\"\n[[registry]]\nlocation = \"docker.io\"\nblocked = true\n",
 		SystemRegistriesDir + "/notes.txt":         "ignored: not .conf",
@@ -98,12 +100,12 @@ blocked = true
 		SystemRegistries:                      "unqualified-search-registries = [\"quay.io\"]\n",
 		SystemRegistriesDir + "/60-none.conf": "unqualified-search-registries = []\n"}},
 	{name: "user drop-ins follow system drop-ins", files: map[string]string{
-		SystemRegistriesDir + "/50-provision.conf":                   "unqualified-search-registries = [\"docker.io\"]\n",
+		SystemRegistriesDir + "/50-provision.conf":                     "unqualified-search-registries = [\"docker.io\"]\n",
 		aliceHome + "/.config/containers/registries.conf.d/00-me.conf": "unqualified-search-registries = [\"quay.io\"]\n"}},
 	{name: "user main file replaces system files", files: map[string]string{
-		SystemRegistries:                           "[registries.block]\nregistries = []\nshort-name-mode = \"x\"\n",
-		SystemRegistriesDir + "/50-provision.conf": "[registries.search]\nregistries = ['broken.example.com']\n",
-		aliceHome + "/.config/containers/registries.conf":              "[registries.search]\nregistries = ['quay.io']\n",
+		SystemRegistries: "[registries.block]\nregistries = []\nshort-name-mode = \"x\"\n",
+		SystemRegistriesDir + "/50-provision.conf":                    "[registries.search]\nregistries = ['broken.example.com']\n",
+		aliceHome + "/.config/containers/registries.conf":             "[registries.search]\nregistries = ['quay.io']\n",
 		aliceHome + "/.config/containers/registries.conf.d/10-a.conf": "short-name-mode = \"enforcing\"\n"}},
 	{name: "user drop-in in v1", reject: "registry must be in v2 format but is in v1", files: map[string]string{
 		aliceHome + "/.config/containers/registries.conf.d/10-a.conf": "[registries.block]\nregistries = ['x.example.com']\n"}},
@@ -120,6 +122,10 @@ func TestMain(m *testing.M) {
 	}
 	oracleHome = filepath.Join(dir, "alice")
 	os.Setenv("HOME", oracleHome)
+	os.Unsetenv("STORAGE_DRIVER")
+	os.Unsetenv("STORAGE_OPTS")
+	logrus.SetOutput(io.Discard) // the storage library's warnings
+
 	code := m.Run()
 	os.RemoveAll(dir)
 	os.Exit(code)
