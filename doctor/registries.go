@@ -1,6 +1,7 @@
 package doctor
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
@@ -132,6 +133,32 @@ func registriesOutcome(rc *regConfig, prefix string) outcome {
 		}
 	}
 	return outcome{status: Fail, found: prefix + strings.Join(found, "\n"), symptom: strings.Join(uniq(symptoms), "\n"), fix: fx}
+}
+
+// configFilesOutcome is registriesOutcome with the storage.conf podman
+// refuses, if any, added.
+func configFilesOutcome(rc *regConfig, sc storageConf, prefix string) outcome {
+	if sc.err == nil {
+		return registriesOutcome(rc, prefix)
+	}
+	o := outcome{status: Fail, found: prefix}
+	if len(rc.errors) > 0 {
+		o = registriesOutcome(rc, prefix)
+		o.found += "\n"
+		o.symptom += "\n"
+	}
+	o.found += sc.err.Error()
+	what := "correct " + sc.file + "; podman reads it with containers/storage and stops at this error"
+	if sc.file == "" {
+		what = "make the storage.conf named above readable"
+	} else {
+		var le *podmanconf.LoadError
+		if errors.As(sc.err, &le) {
+			o.symptom += fmt.Sprintf("Failed to read %s %s", le.Path, le.Msg)
+		}
+	}
+	o.fix = append(o.fix, note(what))
+	return o
 }
 
 // v1AsTask turns v1 lists into the registries task that says the same.
