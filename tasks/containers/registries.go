@@ -74,22 +74,38 @@ part, no tag) to fully-qualified names without tag or digest.
 
 Check renders the file and compares it byte for byte with the one on disk
 (the change carries the path, so --diff shows a unified diff), together with
-mode 0644 and owner root:root. It also reads the main registries.conf beside
-the drop-in directory and every other *.conf drop-in there, and fails the
-task when podman itself would fail to load them: a main file that mixes v1
-and v2 keys ("mixing sysregistry v1/v2 is not supported", even when the v1
-arrays are empty) or a drop-in in the v1 format ("registry must be in v2
-format but is in v1"). A main file that is only v1 still works, with a
-warning that the format is deprecated.
+mode 0644 and owner root:root. It then loads the main registries.conf beside
+the drop-in directory and every *.conf drop-in there, with this task's file
+as it will be written, through the loader podman itself links
+(containers/image's sysregistriesv2, the release podman 5 uses), and fails
+the task when podman would refuse a file, with podman's message and the
+position of TOML errors: a main file that mixes v1 and v2 keys ("mixing
+sysregistry v1/v2 is not supported", even when the v1 arrays are empty), a
+drop-in in the v1 format ("registry must be in v2 format but is in v1"), a
+short-name-mode, search registry, prefix, mirror or alias podman rejects. A
+main file that is only v1 still works, with a warning that the format is
+deprecated.
+
+Podman merges the drop-ins in file name order and a later file wins: a
+[[registry]] with the same prefix replaces the whole entry,
+unqualified-search-registries and short-name-mode replace earlier values
+when set (an empty list too), an alias is replaced or erased (""). Check
+warns, per setting of this task's drop-in, when a file read after it (say
+99-local.conf) changes what podman uses, naming that file and the
+effective value, for example: "... short-name-mode is overridden by
+/etc/containers/registries.conf.d/99-local.conf; podman uses "disabled"".
+The task still converges its own file; the warning, in the report and in
+the JSON event's warnings, says the setting does not take effect until
+the later file is changed. A later file that says the same is not
+reported.
 
 Apply creates the directory (0755) when missing and writes the file
 atomically.
 
-Drop-ins are read in file name order and later files win: a [[registry]]
-replaces an earlier one with the same prefix, unqualified-search-registries
-and short-name-mode replace earlier values when set. A per-user
-~/.config/containers/registries.conf replaces the system file and its
-drop-ins entirely for that user.`,
+A per-user ~/.config/containers/registries.conf replaces the system file
+and its drop-ins entirely for that user, and a user's
+~/.config/containers/registries.conf.d drop-ins come after the system ones;
+the task does not read users' files (doctor check 16 and 17 do).`,
 		Example: `- name: search registries and a mirror for Docker Hub
   registries:
     unqualified_search_registries: [registry.fedoraproject.org, docker.io]

@@ -76,13 +76,29 @@ TOML parser and must give exactly the wanted values and leave every other
 setting as it was; anything else is reported as a bug rather than written.
 If the file already says what is wanted, nothing is written.
 
+Podman must accept the file: the file in effect before the edit and the
+edited text are decoded into containers/storage's own configuration type
+with the decoder it uses, and a file it would refuse (a TOML error, a value
+of the wrong type, imagestore equal to graphroot) fails the task with
+"podman refuses FILE:LINE:COL: ...", host untouched.
+
+A rootless user's ~/.config/containers/storage.conf replaces this file
+entirely for that user, and without one a rootless user takes only driver
+(when overlay, vfs or btrfs) and rootless_storage_path from it
+(containers/storage v1.62 ignores its graphroot, runroot and overlay
+options but ignore_chown_errors for rootless users). Check computes, for every local user with such a file,
+what podman uses with and without it, and warns when they differ:
+"FILE replaces /etc/containers/storage.conf for USER, so this task's
+settings do not apply to USER: podman uses driver vfs, graphroot ...,
+runroot ... (the system file would give ...)". A user file podman refuses
+is reported too. Those files are never touched.
+
 Changing the driver does not move existing storage: podman keeps using a
 user's old ` + "`<driver>-images`" + ` directory or refuses to start, until that user
 runs ` + "`podman system reset`" + ` (which deletes their images and containers).
 Check warns when the driver changes and such directories exist, for local
 users under ~/.local/share/containers/storage and for root under
-/var/lib/containers/storage. Per-user ~/.config/containers/storage.conf files
-override this file entirely and are not touched.`,
+/var/lib/containers/storage.`,
 		Example: `- name: overlay storage, fuse-overlayfs only where the kernel needs it
   storage:
     driver: overlay
