@@ -10,8 +10,6 @@ import (
 	"github.com/provision-tool/provision/tasks/containers/podmanconf"
 )
 
-const systemRegistries = podmanconf.SystemRegistries
-
 // regConfig is the registries.conf configuration one user gets, read with
 // podman's own loader (tasks/containers/podmanconf, domain.md §2.3): the
 // per-user main file replaces the system one; drop-ins follow in name
