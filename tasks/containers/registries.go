@@ -70,7 +70,10 @@ host[:port] (no http:// or https://), a wildcard prefix must look like
 *.example.com, a registry needs a location unless its prefix is a wildcard,
 every mirror needs a location, and one location cannot be both insecure and
 secure (or blocked and not blocked). Aliases map short names (no registry
-part, no tag) to fully-qualified names without tag or digest.
+part, no tag) to fully-qualified names without tag or digest. Then the
+rendered drop-in is loaded with podman's own loader, which has the last
+word: what it refuses is a bad argument ("podman would refuse the drop-in:
+...").
 
 Check renders the file and compares it byte for byte with the one on disk
 (the change carries the path, so --diff shows a unified diff), together with
@@ -195,7 +198,37 @@ func (r *Registries) Validate() error {
 			}
 		}
 	}
-	return nil
+	return r.validateWithPodman()
+}
+
+// validateWithPodman loads the drop-in the arguments render with podman's
+// own loader: the checks above name the argument, this one is the
+// authority (it refuses, say, a search registry "[::1]:5000" that the
+// grammar above lets through).
+func (r *Registries) validateWithPodman() error {
+	content, err := r.Render()
+	if err != nil {
+		return err
+	}
+	_, err = podmanconf.LoadRegistries([]podmanconf.File{{Path: r.Path, Data: content, DropIn: true}})
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	var le *podmanconf.LoadError
+	if errors.As(err, &le) {
+		msg = le.Msg
+	}
+	arg := "registries"
+	switch {
+	case strings.Contains(msg, "unqualified-search-registries"):
+		arg = "unqualified_search_registries"
+	case strings.Contains(msg, "short-name mode"):
+		arg = "short_name_mode"
+	case strings.Contains(msg, "alias"):
+		arg = "aliases"
+	}
+	return tasks.BadArg(arg, "podman would refuse the drop-in: "+msg)
 }
 
 // domainRe is the host[:port] grammar of containers/image's

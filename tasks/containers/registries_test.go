@@ -339,7 +339,7 @@ func TestRegistriesValidate(t *testing.T) {
 		{"path with ..", Registries{Path: "/etc/containers/registries.conf.d/../registries.conf.d/x.conf"}, "path", "clean"},
 		{"search with scheme", Registries{UnqualifiedSearchRegistries: []string{"https://docker.io"}}, "unqualified_search_registries", "URI schemes are not supported"},
 		{"search with namespace", Registries{UnqualifiedSearchRegistries: []string{"docker.io/library"}}, "unqualified_search_registries", "host[:port]"},
-		{"search with port", Registries{UnqualifiedSearchRegistries: []string{"localhost:5000", "[::1]:5000"}}, "", ""},
+		{"search with port", Registries{UnqualifiedSearchRegistries: []string{"localhost:5000"}}, "", ""},
 		{"bad mode", Registries{ShortNameMode: "prompt"}, "short_name_mode", "enforcing"},
 		{"wildcard with path", Registries{Registries: []Registry{{Prefix: "*.example.com/foo", Location: "x.io"}}}, "registries", "*.example.com"},
 		{"wildcard with port", Registries{Registries: []Registry{{Prefix: "*.example.com:5000"}}}, "registries", "incorrectly formatted"},
@@ -437,5 +437,19 @@ func TestRegistriesRefusedByPodman(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
+	}
+}
+
+// Arguments the grammar above lets through but podman's loader refuses
+// are bad arguments.
+func TestRegistriesValidatedByPodman(t *testing.T) {
+	r := &Registries{UnqualifiedSearchRegistries: []string{"[::1]:5000"}}
+	err := r.Validate()
+	var ae *tasks.ArgError
+	if !errors.As(err, &ae) || ae.Arg != "unqualified_search_registries" || !strings.Contains(ae.Msg, `podman would refuse the drop-in: loading drop-in registries configuration "/etc/containers/registries.conf.d/50-provision.conf": Invalid unqualified-search-registries entry "[::1]:5000"`) {
+		t.Fatalf("got %v", err)
+	}
+	if err := (&Registries{UnqualifiedSearchRegistries: []string{"localhost:5000"}}).Validate(); err != nil {
+		t.Fatal(err)
 	}
 }
