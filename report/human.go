@@ -110,6 +110,9 @@ func (h *Human) result(b *strings.Builder, e Event) {
 		}
 	case StatusFailed:
 		color = red
+		if e.Ignored {
+			label = "ignored"
+		}
 	case StatusSkipped:
 		color = cyan
 	}
@@ -220,6 +223,9 @@ func (h *Human) recap(b *strings.Builder, e Event) {
 		fmt.Fprintf(b, "%-*s  ok=%d changed=%d failed=%d skipped=%d", width, Escape(host, false), c.OK, c.Changed, c.Failed, c.Skipped)
 		if c.Rescued > 0 {
 			fmt.Fprintf(b, " rescued=%d", c.Rescued)
+		}
+		if c.Ignored > 0 {
+			fmt.Fprintf(b, " ignored=%d", c.Ignored)
 		}
 		if e.Check {
 			fmt.Fprintf(b, " pending=%d", c.Pending)
