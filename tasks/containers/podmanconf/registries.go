@@ -23,6 +23,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 
 	"github.com/BurntSushi/toml"
 	"go.podman.io/image/v5/pkg/sysregistriesv2"
@@ -192,7 +193,8 @@ var libMu sync.Mutex
 // must be drop-ins). The error, a *LoadError, is the one podman reports
 // for the first file it refuses.
 func LoadRegistries(files []File) (*Registries, error) {
-	tmp, err := os.MkdirTemp("", "provision-registries-")
+	sweepOnce.Do(sweepStale)
+	tmp, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", tmpPrefix, os.Getpid()))
 	if err != nil {
 		return nil, err
 	}
@@ -223,6 +225,34 @@ func LoadRegistries(files []File) (*Registries, error) {
 		}
 	}
 	return c, nil
+}
+
+// tmpPrefix starts the name of the private copies; the process id follows.
+const tmpPrefix = "provision-registries-"
+
+var sweepOnce sync.Once
+
+// sweepStale removes the copies of processes that were killed while they
+// held one (a run ended by SIGKILL): a copy whose process no longer
+// exists. Once per process; a copy whose pid was reused stays.
+func sweepStale() {
+	dir := os.TempDir()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		rest, ok := strings.CutPrefix(e.Name(), tmpPrefix)
+		if !ok || !e.IsDir() {
+			continue
+		}
+		pidText, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidText)
+		if err != nil || pid <= 0 || syscall.Kill(pid, 0) != syscall.ESRCH {
+			continue
+		}
+		os.RemoveAll(filepath.Join(dir, e.Name()))
+	}
 }
 
 // stage writes the files into tmp as the library wants them: the main file

@@ -2,6 +2,9 @@ package podmanconf_test
 
 import (
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -101,5 +104,27 @@ location = "quay.io"
 	}
 	if got, err := podmanconf.Overrides(files[:3], 1); err != nil || len(got) != 0 {
 		t.Errorf("a later file that says the same: %v, %v", got, err)
+	}
+}
+
+// A copy left by a killed process (its pid is gone) is removed by the
+// sweep a process runs before its first load; a live process's copy and
+// other names are kept.
+func TestSweepStaleCopies(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	dead := filepath.Join(tmp, "provision-registries-999999999-1")
+	live := filepath.Join(tmp, fmt.Sprintf("provision-registries-%d-2", os.Getpid()))
+	other := filepath.Join(tmp, "provision-registriesX-999999999-3")
+	for _, d := range []string{dead, live, other} {
+		if err := os.MkdirAll(filepath.Join(d, "registries.conf.d"), 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	podmanconf.SweepStale()
+	for d, want := range map[string]bool{dead: false, live: true, other: true} {
+		if _, err := os.Stat(d); (err == nil) != want {
+			t.Errorf("%s: exists %v, want %v", d, err == nil, want)
+		}
 	}
 }
