@@ -4,11 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/provision-tool/provision/diag"
 	"github.com/provision-tool/provision/playbook"
 	"github.com/provision-tool/provision/report"
 	"github.com/provision-tool/provision/tasks"
@@ -314,11 +314,11 @@ func (r *runner) build(t *playbook.Task, scope *playbook.Scope) (tasks.Task, err
 		args = &yaml.Node{Kind: yaml.MappingNode, Line: t.ModulePos.Line, Column: t.ModulePos.Col}
 	}
 	if errs := playbook.DecodeArgs(r.pb.File, args, task, scope.Render); len(errs) > 0 {
-		msgs := make([]string, len(errs))
-		for i, e := range errs {
-			msgs[i] = e.Pos.String() + ": " + t.Module + ": " + e.Msg
+		for _, e := range errs {
+			e.Msg = t.Module + ": " + e.Msg
 		}
-		return nil, fmt.Errorf("%s", strings.Join(msgs, "\n"))
+		// Every problem, one per line at its file:line:col.
+		return nil, diag.Join(errs)
 	}
 	if err := playbook.Validate(task); err != nil {
 		e := playbook.ArgPos(r.pb.File, t.Module, args, err)
