@@ -23,27 +23,38 @@ const (
 	storageConf    = "/etc/containers/storage.conf"
 )
 
-// TestRootlessPodmanDebian runs examples/rootless-podman.yml on a Debian
-// host with the real podman: the lifecycle of every example, then drift
-// (a removed package, a corrupt and a deleted subuid line, a deleted
-// registries drop-in, a changed storage.conf) that check names exactly and
-// apply repairs alone, then rootless podman for real as each user.
+// podmanKinds are the host kinds with the real podman from Debian: podman
+// 4.3.1 (slirp4netns, netavark) on Debian 12 and podman 5.4.2 (pasta,
+// netavark, cgroup v1 deprecated) on Debian 13.
+var podmanKinds = []testhost.Kind{testhost.Debian, testhost.Trixie}
+
+// TestRootlessPodmanDebian runs examples/rootless-podman.yml on each
+// Debian host kind with the real podman: the lifecycle of every example,
+// then drift (a removed package, a corrupt and a deleted subuid line, a
+// deleted registries drop-in, a changed storage.conf) that check names
+// exactly and apply repairs alone, then rootless podman for real as each
+// user.
 func TestRootlessPodmanDebian(t *testing.T) {
 	testhost.Require(t)
 	t.Parallel()
-	st := newStageLog(t)
-	h := testhost.Boot(t, testhost.Debian, testhost.Options{})
-	h.InstallProvision(t)
-	book := installExample(t, h, rootlessBook)
-	if !checkFresh(t, st, h, book) || !converge(t, st, h, book) {
-		return
+	for _, kind := range podmanKinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			st := newStageLog(t)
+			h := testhost.Boot(t, kind, testhost.Options{})
+			h.InstallProvision(t)
+			book := installExample(t, h, rootlessBook)
+			if !checkFresh(t, st, h, book) || !converge(t, st, h, book) {
+				return
+			}
+			t.Run("drift", func(t *testing.T) { testDrift(t, st, h, book) })
+			t.Run("rootless", func(t *testing.T) {
+				for _, u := range []string{"alice", "bob"} {
+					t.Run(u, func(t *testing.T) { rootlessAs(t, h, u) })
+				}
+			})
+		})
 	}
-	t.Run("drift", func(t *testing.T) { testDrift(t, st, h, book) })
-	t.Run("rootless", func(t *testing.T) {
-		for _, u := range []string{"alice", "bob"} {
-			t.Run(u, func(t *testing.T) { rootlessAs(t, h, u) })
-		}
-	})
 }
 
 // subidRange returns the user's single START:COUNT in a subid file.
