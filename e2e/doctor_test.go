@@ -515,6 +515,7 @@ func testPodman5Network(t *testing.T, st *stageLog, h *testhost.Host) {
 		t.Logf("podman 5.4.2 without netavark: %s", info.Stderr)
 		expectText(info.Stderr, r.Symptom)
 		fixBook("netavark for podman 5", "netavark, aardvark-dns")
+		h.SSHAs(t, u, "podman info >/dev/null")
 		if r := findResult(t, doctorChecksOK(t, h, "18 --user "+u), 18, u); r.Status != doctor.Pass {
 			t.Errorf("check 18 after installing netavark:\n%s", describeDoctorResult(r))
 		}
