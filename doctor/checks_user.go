@@ -705,6 +705,11 @@ func networkBackend5(ctx context.Context, e *env, s *subject, v string, netavark
 			found:   "podman " + v + " and netavark is not installed: podman 5 has no other network backend, so every podman command fails, podman info included",
 			symptom: msgNoNetavark5, fix: fixes(netavarkFix)}, true
 	}
+	// Never run a podman that must not run as s (setuid root, first-run
+	// hazard): the common path says why.
+	if _, ok := e.needPodman(ctx, s); !ok {
+		return outcome{}, false
+	}
 	r := e.podmanInfo(ctx, s)
 	if r.err != nil || r.res.ExitCode == 0 {
 		return outcome{}, false
