@@ -389,7 +389,8 @@ func TestNetworkBackendPodman5(t *testing.T) {
 		`Error: could not find "netavark" in one of [/usr/local/libexec/podman`, "task: package: {names: [netavark, aardvark-dns]}")
 	// No first-run hazard on podman 5: it never picks and caches CNI.
 	want(t, result(t, rep, 18, "bob"), Fail, "netavark is not installed", "could not find \"netavark\"")
-	if r := result(t, rep, 15, "alice"); r.Status != Fail || !strings.Contains(r.Found, "(recognised: see check 18)") {
+	if r := result(t, rep, 15, "alice"); r.Status != Fail || !strings.Contains(r.Found, "(recognised: see check 18)") ||
+		!strings.HasPrefix(r.Found, `podman info as alice exited 125: Error: could not find "netavark"`) {
 		t.Errorf("check 15 with podman info failing for want of netavark:\n%+v", r)
 	}
 

@@ -83,7 +83,11 @@ func TestCheckLeavesRPMHostUntouched(t *testing.T) {
 // (the shared-memory index, created or touched by every rpm -q, and the
 // write-ahead log, empty after a read) and their directory. No query can
 // open the rpmdb without them; the database itself must stay unchanged.
-var rpmdbShm = []string{"/var/lib/rpm", "/var/lib/rpm/rpmdb.sqlite-shm", "/var/lib/rpm/rpmdb.sqlite-wal"}
+//
+// rpm 4.19 and later (Debian forky's 4.20 on the dnf5 host, as Fedora 40
+// and later) also create the empty lock file .keyring.lock there on the
+// first query.
+var rpmdbShm = []string{"/var/lib/rpm", "/var/lib/rpm/rpmdb.sqlite-shm", "/var/lib/rpm/rpmdb.sqlite-wal", "/var/lib/rpm/.keyring.lock"}
 
 // strictDiskSnapshot is diskSnapshot without diskNoise's dnf and rpm
 // entries: only the journal (the harness's SSH logins) and root's
