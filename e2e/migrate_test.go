@@ -21,17 +21,28 @@ func pausePID(t *testing.T, h *testhost.Host, user string) string {
 }
 
 // TestPodmanMigrate proves the migrate podman handler of
-// examples/rootless-podman.yml is honest on Debian with the real podman:
-// it runs for exactly the users whose ranges changed, migrates only when
-// the user's running pause process holds a stale mapping, and afterwards
-// the user's namespace is the one /etc/subuid gives.
+// examples/rootless-podman.yml is honest with the real podman, on Debian
+// (apt) and on the Fedora-like host (dnf): it runs for exactly the users
+// whose ranges changed, migrates only when the user's running pause
+// process holds a stale mapping, and afterwards the user's namespace is
+// the one /etc/subuid gives.
 func TestPodmanMigrate(t *testing.T) {
 	testhost.Require(t)
 	t.Parallel()
+	for _, kind := range []testhost.Kind{testhost.Debian, testhost.Fedora} {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			testMigrate(t, kind)
+		})
+	}
+}
+
+func testMigrate(t *testing.T, kind testhost.Kind) {
 	st := newStageLog(t)
-	h := testhost.Boot(t, testhost.Debian, testhost.Options{})
+	h := testhost.Boot(t, kind, testhost.Options{})
 	h.InstallProvision(t)
 	book := installExample(t, h, rootlessBook)
+	baseImage(t, h)
 	runBook(t, st, h, 0, "apply (first) "+rootlessBook, "apply", book)
 
 	// Lingering keeps /run/user/UID (and so pause.pid) between the SSH

@@ -23,27 +23,86 @@ const (
 	storageConf    = "/etc/containers/storage.conf"
 )
 
-// TestRootlessPodmanDebian runs examples/rootless-podman.yml on a Debian
-// host with the real podman: the lifecycle of every example, then drift
-// (a removed package, a corrupt and a deleted subuid line, a deleted
-// registries drop-in, a changed storage.conf) that check names exactly and
-// apply repairs alone, then rootless podman for real as each user.
-func TestRootlessPodmanDebian(t *testing.T) {
+// rootlessKinds are the host kinds where rootless podman runs for real:
+// Debian's podman from its apt repository, and on the RPM hosts the same
+// binaries repackaged as RPMs with Fedora's names (testhost.RPMDebPackages),
+// installed by dnf (Fedora) or yum (Yum).
+var rootlessKinds = []testhost.Kind{testhost.Debian, testhost.Fedora, testhost.Yum}
+
+// TestRootlessPodman runs examples/rootless-podman.yml on each host kind
+// with the real podman: a check of the fresh host, apply, the idempotent
+// re-run, then drift (a removed package, a corrupt and a deleted subuid
+// line, a deleted registries drop-in, a changed storage.conf) that check
+// names exactly and apply repairs alone, then rootless podman for real as
+// each user.
+func TestRootlessPodman(t *testing.T) {
 	testhost.Require(t)
 	t.Parallel()
-	st := newStageLog(t)
-	h := testhost.Boot(t, testhost.Debian, testhost.Options{})
-	h.InstallProvision(t)
-	book := installExample(t, h, rootlessBook)
-	if !checkFresh(t, st, h, book) || !converge(t, st, h, book) {
+	for _, kind := range rootlessKinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			st := newStageLog(t)
+			h := testhost.Boot(t, kind, testhost.Options{})
+			h.InstallProvision(t)
+			book := installExample(t, h, rootlessBook)
+			baseImage(t, h)
+			if !checkFresh(t, st, h, book) || !converge(t, st, h, book) {
+				return
+			}
+			t.Run("result", func(t *testing.T) { verifyRootless(t, h) })
+			t.Run("drift", func(t *testing.T) { testDrift(t, st, h, book) })
+			t.Run("rootless", func(t *testing.T) {
+				for _, u := range []string{"alice", "bob"} {
+					t.Run(u, func(t *testing.T) { rootlessAs(t, h, u) })
+				}
+			})
+		})
+	}
+}
+
+// baseImage readies a fresh host as its distribution's own install would
+// be: on the RPM hosts shadow-utils is installed (useradd comes from it on
+// Fedora; it is in every install), from the repository, so newuidmap and
+// newgidmap carry the file capabilities Fedora gives them.
+func baseImage(t *testing.T, h *testhost.Host) {
+	t.Helper()
+	if h.Kind == testhost.Debian {
 		return
 	}
-	t.Run("drift", func(t *testing.T) { testDrift(t, st, h, book) })
-	t.Run("rootless", func(t *testing.T) {
-		for _, u := range []string{"alice", "bob"} {
-			t.Run(u, func(t *testing.T) { rootlessAs(t, h, u) })
+	h.SSH(t, rpmTool(h)+" -y -q install shadow-utils >/dev/null")
+	// rpm -V compares each file with the package, its capabilities too.
+	got := h.SSH(t, "rpm -V shadow-utils && rpm -q --filecaps shadow-utils && stat -c '%n %a' /usr/bin/newuidmap /usr/bin/newgidmap")
+	want := "/usr/bin/newgidmap\tcap_setgid=ep\n/usr/bin/newuidmap\tcap_setuid=ep\n/usr/bin/newuidmap 755\n/usr/bin/newgidmap 755"
+	if got != want {
+		t.Fatalf("shadow-utils from the repository:\n%s\nwant (file capabilities as Fedora ships them, not setuid):\n%s", got, want)
+	}
+}
+
+// rpmTool is the package command of an RPM host.
+func rpmTool(h *testhost.Host) string {
+	if h.Kind == testhost.Yum {
+		return "yum"
+	}
+	return "dnf"
+}
+
+// pkgOps are a host kind's commands to remove a package and to print its
+// installation state and version, for drift.
+type pkgOps struct{ remove, state func(pkg string) string }
+
+func pkgOpsOf(h *testhost.Host) pkgOps {
+	if h.Kind == testhost.Debian {
+		return pkgOps{
+			remove: func(p string) string {
+				return "DEBIAN_FRONTEND=noninteractive apt-get remove -y -q " + p + " >/dev/null"
+			},
+			state: func(p string) string { return "dpkg-query -W -f='${Status} ${Version}' " + p },
 		}
-	})
+	}
+	return pkgOps{
+		remove: func(p string) string { return rpmTool(h) + " -y -q remove " + p + " >/dev/null" },
+		state:  func(p string) string { return "rpm -q --qf '%{NAME} %{EPOCHNUM}:%{VERSION}-%{RELEASE}' " + p },
+	}
 }
 
 // subidRange returns the user's single START:COUNT in a subid file.
@@ -68,7 +127,8 @@ func testDrift(t *testing.T, st *stageLog, h *testhost.Host, book string) {
 	if !strings.Contains(storageContent, `driver = "overlay"`) {
 		t.Fatalf("storage.conf after the first apply:\n%s", storageContent)
 	}
-	pkgVersion := h.SSH(t, "dpkg-query -W -f='${Version}' fuse-overlayfs")
+	ops := pkgOpsOf(h)
+	pkgState := h.SSH(t, ops.state("fuse-overlayfs"))
 
 	type drift struct {
 		name    string
@@ -78,7 +138,7 @@ func testDrift(t *testing.T, st *stageLog, h *testhost.Host, book string) {
 		// checkEvents inspects the check run's events in detail.
 		checkEvents func(t *testing.T, r pbRun)
 	}
-	removePkg := "DEBIAN_FRONTEND=noninteractive apt-get remove -y -q fuse-overlayfs >/dev/null"
+	removePkg := ops.remove("fuse-overlayfs")
 	// A typo: the letter O for the digit 0 in alice's start.
 	startCount := strings.Split(aliceRange, ":")
 	typo := strings.ReplaceAll(startCount[0], "0", "O") + ":" + startCount[1]
@@ -186,8 +246,8 @@ func testDrift(t *testing.T, st *stageLog, h *testhost.Host, book string) {
 			if got := subidRange(t, h, "/etc/subuid", "alice"); got != aliceRange {
 				t.Errorf("alice's subuid after the repair: %s, want %s", got, aliceRange)
 			}
-			if got := h.SSH(t, "dpkg-query -W -f='${Status} ${Version}' fuse-overlayfs"); got != "install ok installed "+pkgVersion {
-				t.Errorf("fuse-overlayfs after the repair: %q", got)
+			if got := h.SSH(t, ops.state("fuse-overlayfs")); got != pkgState {
+				t.Errorf("fuse-overlayfs after the repair: %q, want %q", got, pkgState)
 			}
 			runBook(t, st, h, 0, "check (after repair: "+d.name+")", "check", book).expectChanged(t)
 		})
