@@ -87,8 +87,12 @@ func rpmTool(h *testhost.Host) string {
 }
 
 // pkgOps are a host kind's commands to remove a package and to print its
-// installation state and version, for drift.
-type pkgOps struct{ remove, state func(pkg string) string }
+// installation state and version, for drift, and the paths under /etc that
+// removing fuse-overlayfs and installing it again may touch.
+type pkgOps struct {
+	remove, state func(pkg string) string
+	touches       []string
+}
 
 func pkgOpsOf(h *testhost.Host) pkgOps {
 	if h.Kind == testhost.Debian {
@@ -102,6 +106,9 @@ func pkgOpsOf(h *testhost.Host) pkgOps {
 	return pkgOps{
 		remove: func(p string) string { return rpmTool(h) + " -y -q remove " + p + " >/dev/null" },
 		state:  func(p string) string { return "rpm -q --qf '%{NAME} %{EPOCHNUM}:%{VERSION}-%{RELEASE}' " + p },
+		// dnf removes fuse3 with fuse-overlayfs (clean_requirements_on_remove:
+		// nothing else needs it), and installs it again with fuse-overlayfs.
+		touches: []string{"/etc", "/etc/fuse.conf"},
 	}
 }
 
@@ -195,7 +202,7 @@ func testDrift(t *testing.T, st *stageLog, h *testhost.Host, book string) {
 	}
 	subuidAlice := taskSubid + "[alice]"
 	drifts := []drift{
-		{"package removed", removePkg, []string{taskPackages}, nil, checkPkg},
+		{"package removed", removePkg, []string{taskPackages}, ops.touches, checkPkg},
 		{"subuid line corrupt", corrupt, []string{subuidAlice}, []string{"/etc", "/etc/subuid", "/etc/subuid-"},
 			checkSubuid(`"alice:` + typo + `"`)},
 		{"subuid line deleted", deleteLine, []string{subuidAlice}, []string{"/etc", "/etc/subuid", "/etc/subuid-"}, checkSubuid("")},
@@ -203,7 +210,7 @@ func testDrift(t *testing.T, st *stageLog, h *testhost.Host, book string) {
 		{"storage.conf driver vfs", vfs, []string{taskStorage}, []string{"/etc/containers", storageConf}, checkStorage},
 		{"all at once", strings.Join([]string{removePkg, deleteLine, removeDropIn, vfs}, " && "),
 			[]string{taskPackages, subuidAlice, taskRegistries, taskStorage},
-			[]string{"/etc", "/etc/subuid", "/etc/subuid-", "/etc/containers/registries.conf.d", dropIn, "/etc/containers", storageConf},
+			append([]string{"/etc", "/etc/subuid", "/etc/subuid-", "/etc/containers/registries.conf.d", dropIn, "/etc/containers", storageConf}, ops.touches...),
 			func(t *testing.T, r pbRun) {
 				checkPkg(t, r)
 				checkSubuid("")(t, r)

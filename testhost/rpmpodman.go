@@ -24,11 +24,15 @@ var RPMDebPackages = []string{"podman", "conmon", "crun", "netavark", "aardvark-
 	"slirp4netns", "passt", "fuse-overlayfs", "fuse3", "catatonit", "uidmap",
 	"golang-github-containers-common", "golang-github-containers-image"}
 
+// rpmRecipe is part of rpmKey: bump it when the way the repository or the
+// library list is made changes.
+const rpmRecipe = "rpm/2"
+
 // rpmKey is the cache key of the RPM repository (and a part of the RPM
 // images' keys): the specs, the Debian packages they repackage and the
 // machine's apt sources.
 func rpmKey(sources []byte) string {
-	return hashKey([]byte(recipeVersion), []byte(specsKey()), []byte(strings.Join(RPMDebPackages, ",")), sources)
+	return hashKey([]byte(recipeVersion), []byte(rpmRecipe), []byte(specsKey()), []byte(strings.Join(RPMDebPackages, ",")), sources)
 }
 
 // debInfo is what the repository build needs of one downloaded deb.
