@@ -4,9 +4,12 @@ package e2e
 
 import (
 	"fmt"
+	"slices"
+	"sort"
 	"strings"
 	"testing"
 
+	"github.com/provision-tool/provision/doctor"
 	"github.com/provision-tool/provision/report"
 	"github.com/provision-tool/provision/testhost"
 )
@@ -56,6 +59,7 @@ func TestRootlessPodman(t *testing.T) {
 					t.Run(u, func(t *testing.T) { rootlessAs(t, h, u) })
 				}
 			})
+			t.Run("doctor", func(t *testing.T) { doctorConverged(t, h) })
 		})
 	}
 }
@@ -109,6 +113,30 @@ func pkgOpsOf(h *testhost.Host) pkgOps {
 		// dnf removes fuse3 with fuse-overlayfs (clean_requirements_on_remove:
 		// nothing else needs it), and installs it again with fuse-overlayfs.
 		touches: []string{"/etc", "/etc/fuse.conf"},
+	}
+}
+
+// doctorConverged runs `provision doctor` (all checks, podman as each
+// user) on the converged host: no failure, and only the warnings this
+// test host cannot avoid (cgroup v1; linger off for users who run no
+// services).
+func doctorConverged(t *testing.T, h *testhost.Host) {
+	d := runDoctor(t, h, "on the converged host")
+	if fails := d.withStatus(doctor.Fail); len(fails) > 0 || d.jsonCode == 1 {
+		t.Errorf("doctor on the converged %s host: exit %d, failures %q", h.Kind, d.jsonCode, fails)
+	}
+	var wantWarns []string
+	for _, u := range []string{"alice", "bob"} {
+		wantWarns = append(wantWarns, "10 session "+u, "11 cgroups "+u)
+	}
+	sort.Strings(wantWarns)
+	if got := d.withStatus(doctor.Warn); !slices.Equal(got, wantWarns) {
+		t.Errorf("doctor on the converged %s host warns\n  %q\nwant exactly\n  %q", h.Kind, got, wantWarns)
+	}
+	if r := d.result(t, 4, ""); r.Status != doctor.Pass {
+		t.Errorf("newuidmap on %s:\n%s", h.Kind, describeDoctorResult(r))
+	} else {
+		t.Logf("check 4 on %s: %s", h.Kind, r.Found)
 	}
 }
 
