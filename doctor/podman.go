@@ -297,6 +297,8 @@ var knownMessages = []known{
 	{`short-name resolution enforced but cannot prompt without a TTY`, 17},
 	{`could not find pasta`, 19},
 	{`could not find slirp4netns`, 19},
+	{`could not find "netavark" in one of`, 18},
+	{`cni support is not enabled in this build`, 18},
 }
 
 // recognise returns the lines of out that carry a known message, and the

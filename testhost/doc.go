@@ -1,32 +1,45 @@
 // Package testhost makes real test hosts on this machine for the end-to-end
-// suite: Debian 12 and Fedora-like guests booted with systemd-nspawn (systemd
-// as PID 1, D-Bus, sshd reachable by key), single or as a fleet on a bridge.
+// suite: Debian 12, Debian 13, Debian 11 and Fedora-like guests (dnf, dnf5,
+// yum) booted with systemd-nspawn (systemd as PID 1, D-Bus, sshd reachable
+// by key), single or as a fleet on a bridge.
+//
+// Each Kind is one row of a table (kinds.go): the image it boots, that
+// image's Debian suite, the packages added to BasePackages, the offline apt
+// repository it gets (its own, another image's, or none) and whether it is
+// an RPM host with the RPM repository. Images of other suites than the
+// machine's use the machine's apt sources with the release names replaced.
 //
 // The recipes are those of ../shared/testhosts.md, done in Go:
 //
-//   - a Debian 12 rootfs built once with mmdebstrap from the machine's apt
+//   - a rootfs per image built once with mmdebstrap from the machine's apt
 //     sources and cached as a plain tarball keyed by its recipe (package list,
 //     sources, customisation); unpacked once per run into a directory that is
 //     the overlayfs lowerdir of every guest;
 //   - an offline apt repository (file:/srv/debrepo in the guest) holding the
 //     real podman, uidmap, fuse-overlayfs and containers-storage with their
-//     dependencies and Recommends, computed against the image's dpkg status;
+//     dependencies and Recommends, computed against the image's dpkg status
+//     (for Debian 13: podman 5 with passt, netavark, aardvark-dns and crun;
+//     apt reads that suite's lists into a scratch directory of its own);
 //   - an RPM repository (file:///srv/rpmrepo in the guest) of the real
 //     podman and every helper it runs (conmon, crun, netavark, aardvark-dns,
 //     slirp4netns, passt, fuse-overlayfs, fuse3, catatonit, newuidmap and
 //     newgidmap as shadow-utils with the file capabilities Fedora gives
 //     them, getsubids as shadow-utils-subid, containers-common and
-//     containers-common-extra): the Debian packages of RPMDebPackages,
-//     downloaded with the machine's apt and repackaged by rpm-specs/*.spec
-//     under Fedora's names and Requires, built with rpmbuild and
-//     createrepo_c (about 25 s cold); and a Fedora-like rootfs (Debian base
-//     plus dnf and rpm, fedora-release installed with rpm so os-release says
-//     fedora 39). The shared libraries those binaries link are Debian
-//     library packages preinstalled in that rootfs (the lib* dependencies of
-//     the repackaged debs, computed when the repository is built), so
-//     podman and every helper binary reach an RPM host only through dnf or
-//     yum. The "yum" kind is the same rootfs with /usr/bin/dnf removed and
-//     yum linked to dnf-3.
+//     containers-common-extra): the Debian packages of RPMDebPackages, of
+//     the image's own suite, downloaded with the machine's apt and
+//     repackaged by rpm-specs/*.spec under Fedora's names and Requires,
+//     built with rpmbuild and createrepo_c (about 25 s cold); and a
+//     Fedora-like rootfs (Debian base plus dnf and rpm, fedora-release
+//     installed with rpm so os-release says fedora 39). The shared
+//     libraries those binaries link are Debian library packages
+//     preinstalled in that rootfs (the lib* dependencies of the repackaged
+//     debs, computed when the repository is built), so podman and every
+//     helper binary reach an RPM host only through dnf or yum. The "yum"
+//     kind is the same rootfs with /usr/bin/dnf removed and yum linked to
+//     dnf-3; the "dnf5" kind is a Debian forky base with dnf5 and rpm (no
+//     dnf 4) and an RPM repository made the same way from forky's debs;
+//   - a minimal Debian 11 (bullseye, glibc 2.31) rootfs with no repository,
+//     the oldest userland the harness boots, for the static agent;
 //   - a DebianPy variant of the Debian rootfs with python3 and python3-apt,
 //     sharing its apt repository, for the benchmark against Ansible (whose
 //     modules need them; provision does not).
@@ -72,7 +85,7 @@
 //	PROVISION_E2E=required     fail instead of skip when root or tools are missing
 //	PROVISION_E2E_CACHE=DIR    cache directory (default /var/cache/provision-e2e)
 //
-// Cache layout: images/FAMILY-KEY.tar, repos/deb-KEY/, repos/rpm-KEY/ (and
+// Cache layout: images/IMAGE-KEY.tar, repos/deb-KEY/, repos/rpm-KEY/ (and
 // rpm-KEY.libs, the library packages its image needs),
 // busybox-KEY.tar, run/RUNID/ (this run: keys, hosts' mount points, /home
 // dirs and console logs, and mem/, the tmpfs of lowerdirs and upperdirs;

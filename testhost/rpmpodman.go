@@ -1,6 +1,7 @@
 package testhost
 
 import (
+	"bytes"
 	"fmt"
 	"io/fs"
 	"os"
@@ -28,12 +29,40 @@ var RPMDebPackages = []string{"podman", "conmon", "crun", "netavark", "aardvark-
 // library list is made changes.
 const rpmRecipe = "rpm/2"
 
-// rpmKey is the cache key of the RPM repository (and a part of the RPM
-// images' keys): the specs, the Debian packages they repackage and the
+// rpmKey is the cache key of an RPM repository (and a part of its image's
+// key): the specs, the Debian packages they repackage, their suite and the
 // machine's apt sources.
-func rpmKey(sources []byte) string {
-	return hashKey([]byte(recipeVersion), []byte(rpmRecipe), []byte(specsKey()), []byte(strings.Join(RPMDebPackages, ",")), sources)
+func rpmKey(sources []byte, suite string) string {
+	return hashKey([]byte(recipeVersion), []byte(rpmRecipe), []byte(specsKey()), []byte(strings.Join(RPMDebPackages, ",")), []byte(suite), sources)
 }
+
+// debcopyScript is the debcopy macro of the specs, run by rpmbuild's
+// %install as `sh debcopy.sh DEBROOT BUILDROOT LIST PATTERN...`: each
+// PATTERN is a shell glob relative to the unpacked debs (a trailing ?
+// makes it optional: the suites lay their files out differently); every
+// match is copied (links as links) into BUILDROOT, with /bin, /sbin and
+// /lib moved under /usr as on Fedora, and its path appended to LIST, the
+// %files list ("-" for none: the spec lists the file itself, with its
+// attributes). A required pattern that matches nothing fails the build.
+const debcopyScript = `set -e
+debroot=$1 root=$2 list=$3
+shift 3
+cd "$debroot"
+for pat in "$@"; do
+	opt=
+	case $pat in *'?') opt=1; pat=${pat%?} ;; esac
+	found=
+	for p in $pat; do
+		[ -e "$p" ] || [ -L "$p" ] || continue
+		found=1
+		dest=$(printf '%s\n' "$p" | sed -E 's#^(bin|sbin|lib)/#usr/\1/#')
+		mkdir -p "$root/$(dirname "$dest")"
+		cp -a "$p" "$root/$dest"
+		[ "$list" = - ] || printf '/%s\n' "$dest" >>"$list"
+	done
+	[ -n "$found$opt" ] || { echo "debcopy: nothing in the debs matches $pat" >&2; exit 1; }
+done
+`
 
 // debInfo is what the repository build needs of one downloaded deb.
 type debInfo struct {
@@ -42,20 +71,56 @@ type debInfo struct {
 	provides      []string
 }
 
-// fetchDebs downloads RPMDebPackages with the machine's apt into dir and
-// unpacks them all into root.
-func fetchDebs(dir, root string) ([]debInfo, error) {
+// aptFor returns the apt-get options that read suite's lists: none for
+// the machine's own suite; else apt reads the machine's sources rewritten
+// for suite into lists of its own under scratch (updated here).
+func aptFor(suite string, sources []byte, scratch string) ([]string, error) {
+	if suite == hostSuite() {
+		return nil, nil
+	}
+	for _, d := range []string{"sources", "lists/partial", "cache"} {
+		if err := os.MkdirAll(filepath.Join(scratch, d), 0o755); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.WriteFile(filepath.Join(scratch, "sources", suite+".sources"), sourcesFor(sources, suite), 0o644); err != nil {
+		return nil, err
+	}
+	if !bytes.Contains(sources, []byte("Suites:")) {
+		// One-line format: apt reads only *.list files as such.
+		if err := os.Rename(filepath.Join(scratch, "sources", suite+".sources"), filepath.Join(scratch, "sources", suite+".list")); err != nil {
+			return nil, err
+		}
+	}
+	opts := []string{"-o", "Dir::Etc::SourceList=/dev/null",
+		"-o", "Dir::Etc::SourceParts=" + filepath.Join(scratch, "sources"),
+		"-o", "Dir::State::Lists=" + filepath.Join(scratch, "lists"),
+		"-o", "Dir::Cache=" + filepath.Join(scratch, "cache")}
+	if err := run("apt-get", append(append([]string{"-q", "-o", "DPkg::Lock::Timeout=900"}, opts...), "update")...); err != nil {
+		return nil, fmt.Errorf("apt-get update for %s: %w", suite, err)
+	}
+	return opts, nil
+}
+
+// fetchDebs downloads RPMDebPackages of suite with the machine's apt into
+// dir and unpacks them all into root.
+func fetchDebs(suite string, sources []byte, dir, root string) ([]debInfo, error) {
 	if err := os.MkdirAll(root, 0o755); err != nil {
 		return nil, err
 	}
-	args := append([]string{"-q", "-o", "DPkg::Lock::Timeout=900", "-o", "APT::Sandbox::User=root", "download"}, RPMDebPackages...)
+	opts, err := aptFor(suite, sources, filepath.Join(dir, "apt"))
+	if err != nil {
+		return nil, err
+	}
+	args := append(append([]string{"-q", "-o", "DPkg::Lock::Timeout=900", "-o", "APT::Sandbox::User=root"}, opts...), "download")
+	args = append(args, RPMDebPackages...)
 	dl := func() ([]byte, error) {
 		cmd := exec.Command("apt-get", args...)
 		cmd.Dir = dir
 		return cmd.CombinedOutput()
 	}
 	out, err := dl()
-	if err != nil && strings.Contains(string(out), "Unable to locate package") {
+	if err != nil && opts == nil && strings.Contains(string(out), "Unable to locate package") {
 		// The machine's lists are missing: fetch them once and retry.
 		if err := run("apt-get", "-q", "-o", "DPkg::Lock::Timeout=900", "update"); err != nil {
 			return nil, err
@@ -63,7 +128,7 @@ func fetchDebs(dir, root string) ([]debInfo, error) {
 		out, err = dl()
 	}
 	if err != nil {
-		return nil, fmt.Errorf("apt-get download: %v: %s", err, tail(string(out), 20))
+		return nil, fmt.Errorf("apt-get download (%s): %v: %s", suite, err, tail(string(out), 20))
 	}
 	debs, _ := filepath.Glob(filepath.Join(dir, "*.deb"))
 	if len(debs) != len(RPMDebPackages) {
@@ -183,14 +248,18 @@ func versionMacro(pkg string) string {
 	return "v_" + strings.NewReplacer("-", "_", ".", "_", "+", "_").Replace(pkg)
 }
 
-// RPMRepoDir returns the host path of the RPM hosts' repository, building
-// it when the cache lacks it.
+// RPMRepoDir returns the host path of the Fedora kind's RPM repository,
+// building it when the cache lacks it.
 func RPMRepoDir(tb testing.TB) (string, error) {
 	tb.Helper()
 	if err := setup(tb); err != nil {
 		return "", err
 	}
-	return rpmRepoDir(tb)
+	sp, err := spec(Fedora)
+	if err != nil {
+		return "", err
+	}
+	return rpmRepoDir(tb, sp.suite)
 }
 
 // rpmRepoLibs returns the Debian library packages the repository's
@@ -204,17 +273,19 @@ func rpmRepoLibs(repo string) ([]string, error) {
 	return strings.Fields(string(b)), nil
 }
 
-// rpmRepoDir builds the repository once per cache key: the debs
+// rpmRepoDir builds the repository of a Debian suite's debs (the RPM
+// image of that suite has their libraries) once per cache key: the debs
 // downloaded and unpacked, every spec built with rpmbuild (the debroot
-// macro naming the unpacked debs, v_PACKAGE their versions), createrepo_c,
+// macro naming the unpacked debs, debcopy copying from them, v_PACKAGE
+// their versions), createrepo_c,
 // and the libraries the image needs saved as REPO.libs.
-func rpmRepoDir(tb logger) (string, error) {
-	return hs.do(hs.repos, "rpm", func() (string, error) {
+func rpmRepoDir(tb logger, suite string) (string, error) {
+	return hs.do(hs.repos, "rpm-"+suite, func() (string, error) {
 		_, sources, err := sourcesFile()
 		if err != nil {
 			return "", err
 		}
-		repo := filepath.Join(hs.cache, "repos", "rpm-"+rpmKey(sources))
+		repo := filepath.Join(hs.cache, "repos", "rpm-"+rpmKey(sources, suite))
 		if fileExists(filepath.Join(repo, "repodata", "repomd.xml")) && fileExists(repo+".libs") {
 			return repo, nil
 		}
@@ -227,11 +298,18 @@ func rpmRepoDir(tb logger) (string, error) {
 				return "", err
 			}
 		}
-		debs, err := fetchDebs(debDir, debRoot)
+		debs, err := fetchDebs(suite, sources, debDir, debRoot)
 		if err != nil {
 			return "", err
 		}
-		stage(tb, fmt.Sprintf("download and unpack %d debs for the rpm repository", len(debs)), start)
+		stage(tb, fmt.Sprintf("download and unpack %d %s debs for the rpm repository", len(debs), suite), start)
+		script, lists := filepath.Join(tmp, "debcopy.sh"), filepath.Join(tmp, "files")
+		if err := os.WriteFile(script, []byte(debcopyScript), 0o644); err != nil {
+			return "", err
+		}
+		if err := os.MkdirAll(lists, 0o755); err != nil {
+			return "", err
+		}
 		args := []string{"-bb", "--quiet",
 			"--define", "_topdir " + filepath.Join(tmp, "build"),
 			"--define", "_rpmdir " + filepath.Join(tmp, "repo"),
@@ -239,7 +317,9 @@ func rpmRepoDir(tb logger) (string, error) {
 			"--define", "__os_install_post %{nil}",
 			"--define", "debug_package %{nil}",
 			"--define", "_binary_payload w2.gzdio",
-			"--define", "debroot " + debRoot}
+			"--define", "debroot " + debRoot,
+			"--define", "debcopy sh " + script + " " + debRoot,
+			"--define", "debfiles " + lists}
 		for _, d := range debs {
 			args = append(args, "--define", versionMacro(d.name)+" "+rpmVersion(d.version))
 		}
@@ -273,7 +353,7 @@ func rpmRepoDir(tb logger) (string, error) {
 			return "", err
 		}
 		os.RemoveAll(tmp)
-		stage(tb, fmt.Sprintf("build rpm repository (%d specs, real podman; libraries for the image: %s)", len(names), strings.Join(libs, " ")), start)
+		stage(tb, fmt.Sprintf("build %s rpm repository (%d specs, real podman; libraries for the image: %s)", suite, len(names), strings.Join(libs, " ")), start)
 		return repo, nil
 	})
 }
