@@ -29,8 +29,9 @@ const (
 // rootlessKinds are the host kinds where rootless podman runs for real:
 // Debian's podman from its apt repository, and on the RPM hosts the same
 // binaries repackaged as RPMs with Fedora's names (testhost.RPMDebPackages),
-// installed by dnf (Fedora) or yum (Yum).
-var rootlessKinds = []testhost.Kind{testhost.Debian, testhost.Fedora, testhost.Yum}
+// installed by dnf 4 (Fedora), yum (Yum) or dnf5 (DNF5, whose podman is
+// Debian forky's podman 5).
+var rootlessKinds = []testhost.Kind{testhost.Debian, testhost.Fedora, testhost.Yum, testhost.DNF5}
 
 // TestRootlessPodman runs examples/rootless-podman.yml on each host kind
 // with the real podman: a check of the fresh host, apply, the idempotent
@@ -84,8 +85,11 @@ func baseImage(t *testing.T, h *testhost.Host) {
 
 // rpmTool is the package command of an RPM host.
 func rpmTool(h *testhost.Host) string {
-	if h.Kind == testhost.Yum {
+	switch h.Kind {
+	case testhost.Yum:
 		return "yum"
+	case testhost.DNF5:
+		return "dnf5"
 	}
 	return "dnf"
 }
