@@ -39,7 +39,7 @@ var exampleCases = []exampleCase{
 	{file: "command.yml", kinds: []testhost.Kind{testhost.Debian, testhost.Fedora}, verify: verifyCommand},
 	{file: "registries.yml", kinds: []testhost.Kind{testhost.Debian, testhost.Fedora}, verify: verifyRegistries},
 	{file: "storage.yml", kinds: []testhost.Kind{testhost.Debian, testhost.Fedora}, verify: verifyStorage},
-	{file: "package.yml", kinds: []testhost.Kind{testhost.Debian, testhost.Fedora, testhost.Yum}, verify: verifyPackages},
+	{file: "package.yml", kinds: []testhost.Kind{testhost.Debian, testhost.Trixie, testhost.Fedora, testhost.DNF5, testhost.Yum}, verify: verifyPackages},
 	{file: "sysctl.yml", kinds: []testhost.Kind{testhost.Debian, testhost.Fedora}, cannot: sysctlReadOnly, verify: verifySysctl},
 }
 
@@ -285,7 +285,7 @@ func verifyStorage(t *testing.T, h *testhost.Host) {
 }
 
 func verifyPackages(t *testing.T, h *testhost.Host) {
-	if h.Kind == testhost.Debian {
+	if h.Kind == testhost.Debian || h.Kind == testhost.Trixie {
 		got := h.SSH(t, "dpkg-query -W -f='${Package} ${Status}\\n' podman uidmap slirp4netns dbus-user-session containers-storage")
 		for _, l := range strings.Split(got, "\n") {
 			if !strings.HasSuffix(l, "install ok installed") {

@@ -297,6 +297,9 @@ func (h *Host) launch(args []string) error {
 	h.console = console
 	cmd := exec.Command("/bin/sh", append([]string{"-c", launchScript, "sh"}, args...)...)
 	cmd.Env = append(os.Environ(), "PE2E_CGROUPS="+strings.Join(dirs, " "))
+	if sp, err := spec(h.Kind); err == nil && sp.unified {
+		cmd.Env = append(cmd.Env, "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1")
+	}
 	cmd.Stdout, cmd.Stderr = console, console
 	// Own session (no terminal signals); SIGTERM (clean poweroff) if this
 	// test binary dies without cleaning up.

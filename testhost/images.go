@@ -90,6 +90,9 @@ func imageKey(image string, sources []byte) string {
 	if sp.rpm {
 		parts = append(parts, []byte(rpmKey(sources, sp.suite)))
 	}
+	if sp.recipe != "" {
+		parts = append(parts, []byte(sp.recipe))
+	}
 	return hashKey(parts...)
 }
 
@@ -156,7 +159,7 @@ func DebRepo(tb testing.TB) string {
 // directory, customises it, caches it as a tarball and unpacks that into
 // lower. sources is the machine's apt sources (at path src), rewritten for
 // the image's suite when it is not the machine's own.
-func buildImage(tb logger, image, key, src string, sources []byte, img, lower string) error {
+func buildImage(tb logger, image, key, src string, sources []byte, img, lower string) (err error) {
 	sp, err := imageSpec(image)
 	if err != nil {
 		return err
@@ -166,7 +169,17 @@ func buildImage(tb logger, image, key, src string, sources []byte, img, lower st
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp) // the error carries mmdebstrap's log tail
+		}
+	}()
+	var aptOpts []string
 	if sp.suite != hostSuite() {
+		// The mirror may be a dated snapshot: testing's and sid's Release
+		// files carry Valid-Until and are expired there (forky's said
+		// "invalid since 29d"); the archive's signatures are still checked.
+		aptOpts = append(aptOpts, `Acquire::Check-Valid-Until "false"`)
 		ext := ".list"
 		if strings.HasSuffix(src, ".sources") {
 			ext = ".sources"
@@ -192,8 +205,11 @@ func buildImage(tb logger, image, key, src string, sources []byte, img, lower st
 	}
 	start := time.Now()
 	logPath := filepath.Join(tmp, "mmdebstrap.log")
-	cmd := exec.Command("mmdebstrap", "--mode=root", "--variant=minbase",
-		"--include="+strings.Join(pkgs, ","), sp.suite, root, src)
+	args := []string{"--mode=root", "--variant=minbase", "--include=" + strings.Join(pkgs, ",")}
+	for _, o := range aptOpts {
+		args = append(args, "--aptopt="+o)
+	}
+	cmd := exec.Command("mmdebstrap", append(args, sp.suite, root, src)...)
 	if err := runLogged(cmd, logPath); err != nil {
 		return err
 	}
@@ -233,6 +249,11 @@ func buildImage(tb logger, image, key, src string, sources []byte, img, lower st
 	default:
 		// No repository: apt must not reach for the mirror either.
 		if err := disableMirror(root); err != nil {
+			return err
+		}
+	}
+	if sp.custom != nil {
+		if err := sp.custom(root); err != nil {
 			return err
 		}
 	}
@@ -452,7 +473,8 @@ func buildDebRepo(tb logger, root, repo string, sp kindSpec, src, scratch string
 		aptArgs = append(aptArgs, "-o", "Dir::Etc::SourceList=/dev/null",
 			"-o", "Dir::Etc::SourceParts="+filepath.Join(dirs, "sources"),
 			"-o", "Dir::State::Lists="+filepath.Join(dirs, "lists"),
-			"-o", "Dir::Cache="+filepath.Join(dirs, "cache"))
+			"-o", "Dir::Cache="+filepath.Join(dirs, "cache"),
+			"-o", "Acquire::Check-Valid-Until=false") // as for mmdebstrap (buildImage)
 		if err := run("apt-get", append(aptArgs, "update")...); err != nil {
 			return fmt.Errorf("apt-get update for %s: %w", sp.suite, err)
 		}

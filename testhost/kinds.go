@@ -58,11 +58,21 @@ type kindSpec struct {
 	debRepo []string
 	// debRepoOf names another image whose apt repository this one uses.
 	debRepoOf string
-	// rpm marks an RPM host: the stub RPM repository, os-release of
+	// rpm marks an RPM host: the RPM repository of its suite, os-release of
 	// Fedora (customizeFedora).
 	rpm bool
 	// prep adjusts a guest's root before boot (after the common prep).
 	prep func(root string) error
+	// custom finishes the image after the family's customisation; recipe
+	// names what it does and is part of the image's cache key.
+	custom func(root string) error
+	recipe string
+	// unified boots the guest on a pure cgroup2 hierarchy (systemd-nspawn's
+	// SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1; no controllers are delegated
+	// there): systemd 258 and later refuse the machine's hybrid cgroups
+	// ("Detected unsupported legacy cgroup hierarchy, refusing
+	// execution").
+	unified bool
 }
 
 // FedoraExtraPackages are added to BasePackages for the Fedora-like image.
@@ -95,7 +105,8 @@ func kinds() map[Kind]kindSpec {
 		Fedora:   {image: "fedora", suite: "bookworm", extra: FedoraExtraPackages, rpm: true},
 		Yum:      {image: "fedora", suite: "bookworm", extra: FedoraExtraPackages, rpm: true, prep: yumOnly},
 		Trixie:   {image: "trixie", suite: "trixie", debRepo: TrixieRepoPackages},
-		DNF5:     {image: "dnf5", suite: "forky", extra: DNF5ExtraPackages, rpm: true},
+		DNF5: {image: "dnf5", suite: "forky", extra: DNF5ExtraPackages, rpm: true, unified: true,
+			custom: dnf5LocalPluginOff, recipe: "libdnf5 local plugin off"},
 		Bullseye: {image: "bullseye", suite: "bullseye"},
 	}
 }
@@ -134,6 +145,16 @@ func yumOnly(root string) error {
 		return fmt.Errorf("yum host: %w", err)
 	}
 	return nil
+}
+
+// dnf5LocalPluginOff turns off the libdnf5 "local" plugin, which Debian's
+// dnf5 enables (enabled = host-only) and Fedora does not install
+// (libdnf5-plugin-local): after every transaction it copies the packages
+// into /var/lib/dnf/plugins/local* and runs createrepo_c, which the image
+// lacks, so a successful install exited 1 with "Createrepo_c process
+// exited with code 255".
+func dnf5LocalPluginOff(root string) error {
+	return writeFile(root, "etc/dnf/libdnf5-plugins/local.conf", "# provision e2e host: off, as on Fedora (no libdnf5-plugin-local)\n[main]\nname = local\nenabled = 0\n", 0o644)
 }
 
 // hostSuite returns the machine's own Debian release (VERSION_CODENAME in
