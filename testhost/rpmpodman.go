@@ -95,7 +95,8 @@ func aptFor(suite string, sources []byte, scratch string) ([]string, error) {
 	opts := []string{"-o", "Dir::Etc::SourceList=/dev/null",
 		"-o", "Dir::Etc::SourceParts=" + filepath.Join(scratch, "sources"),
 		"-o", "Dir::State::Lists=" + filepath.Join(scratch, "lists"),
-		"-o", "Dir::Cache=" + filepath.Join(scratch, "cache")}
+		"-o", "Dir::Cache=" + filepath.Join(scratch, "cache"),
+		"-o", "Acquire::Check-Valid-Until=false"} // as for mmdebstrap (buildImage)
 	if err := run("apt-get", append(append([]string{"-q", "-o", "DPkg::Lock::Timeout=900"}, opts...), "update")...); err != nil {
 		return nil, fmt.Errorf("apt-get update for %s: %w", suite, err)
 	}
