@@ -156,11 +156,12 @@ func etcSnapshot(t testing.TB, h *testhost.Host) treeSnap {
 //
 //   - the persistent journal, where journald logs everything, the
 //     harness's own SSH logins included;
-//   - what dnf and yum write on every query, also the read-only repoquery
-//     and yum list that the package module's Check runs: the metadata
-//     cache, dnf's logs, and the SQLite shared-memory and write-ahead files
-//     rpm -q makes when it opens the rpmdb (provision's own state under
-//     /var/lib/provision and everything under /etc stay in);
+//   - what dnf and yum write when provision apply runs them (the metadata
+//     cache, dnf's logs; provision check writes neither, which
+//     TestCheckLeavesRPMHostUntouched proves without this list), and the
+//     SQLite shared-memory and write-ahead files rpm -q makes when it opens
+//     the rpmdb (provision's own state under /var/lib/provision and
+//     everything under /etc stay in);
 //   - root's own container storage, whose lock files podman rewrites
 //     whenever it starts: Debian's podman enables podman-restart.service
 //     for every user manager, and the harness's SSH logins start root's

@@ -70,7 +70,7 @@ func Run(ctx context.Context, pb *playbook.Playbook, sys *tasks.System, opts Opt
 		return nil, err
 	}
 	defer lock.Release()
-	sys = perRun(sys)
+	sys = perRun(sys, opts.Check)
 	if err := sweepState(sys, opts); err != nil {
 		sys.Logf().Warnf("remove leftover temp files: %v", err)
 	}
@@ -105,23 +105,28 @@ func sweepState(sys *tasks.System, opts Options) error {
 	if opts.Check {
 		return nil
 	}
-	for _, err := range tasks.Cleanup(sys) {
+	for _, err := range tasks.Cleanup(sys).WrappedErrors() {
 		sys.Logf().Warnf("remove leftovers: %v", err)
 	}
 	return sys.FS().Sweep(opts.StateDir)
 }
 
-// perRun gives sys the Memo and Sweeper of one run, unless it has them.
-func perRun(sys *tasks.System) *tasks.System {
-	if sys.Memo != nil && sys.Sweeper != nil {
+// perRun gives sys the Memo, Sweeper and Labels of one run, unless it has
+// them, and says whether the run only checks.
+func perRun(sys *tasks.System, check bool) *tasks.System {
+	if sys.Memo != nil && sys.Sweeper != nil && sys.Labels != nil && sys.CheckOnly == check {
 		return sys
 	}
 	run := *sys
+	run.CheckOnly = check
 	if run.Memo == nil {
 		run.Memo = &tasks.Memo{}
 	}
 	if run.Sweeper == nil {
 		run.Sweeper = hostfs.NewSweeper(time.Now())
+	}
+	if run.Labels == nil {
+		run.Labels = hostfs.NewLabels(run.Logf().Warnf)
 	}
 	return &run
 }

@@ -4,11 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
-	"strings"
 	"time"
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/provision-tool/provision/diag"
 	"github.com/provision-tool/provision/playbook"
 	"github.com/provision-tool/provision/report"
 	"github.com/provision-tool/provision/tasks"
@@ -34,7 +34,7 @@ func (r *runner) task(ctx context.Context, pr *playRun, t *playbook.Task, handle
 	}
 	var results []any
 	ok := true
-	anyChanged, notified := false, false
+	anyChanged, anyFailed, notified := false, false, false
 	nt := r.notices(pr, t, items, looped)
 	for i, item := range items {
 		iv, shown := vars, item
@@ -47,6 +47,7 @@ func (r *runner) task(ctx context.Context, pr *playRun, t *playbook.Task, handle
 		keepFacts(t, iv, pr.vars)
 		ev.Play = pr.play.Name
 		ev.Rescued = ev.Status == report.StatusFailed && !t.IgnoreErrors && t.Rescued()
+		ev.Ignored = ev.Status == report.StatusFailed && t.IgnoreErrors
 		if ev.Status == report.StatusChanged {
 			anyChanged = true
 		}
@@ -64,7 +65,7 @@ func (r *runner) task(ctx context.Context, pr *playRun, t *playbook.Task, handle
 			pr.vars[t.Register] = res
 		}
 		if ev.Status == report.StatusFailed {
-			pr.failed = true
+			pr.failed, anyFailed = true, true
 			if !t.IgnoreErrors {
 				ok = false
 				break
@@ -73,7 +74,7 @@ func (r *runner) task(ctx context.Context, pr *playRun, t *playbook.Task, handle
 	}
 	nt.settle(notified)
 	if looped && t.Register != "" {
-		pr.vars[t.Register] = map[string]any{"changed": anyChanged, "results": results, "failed": !ok}
+		pr.vars[t.Register] = map[string]any{"changed": anyChanged, "results": results, "failed": anyFailed}
 	}
 	return ok
 }
@@ -143,7 +144,7 @@ func (r *runner) notify(pr *playRun, t *playbook.Task, item any, looped bool) {
 func (r *runner) fail(pr *playRun, t *playbook.Task, handler bool, item any, err error, start time.Time) bool {
 	ev := report.Event{Type: report.TaskResult, Play: pr.play.Name, Task: t.DisplayName(), Module: t.Module,
 		Pos: t.Pos.String(), Handler: handler, Item: item, Status: report.StatusFailed, Error: err.Error(),
-		DurationMS: ms(time.Since(start)), Rescued: !t.IgnoreErrors && t.Rescued()}
+		DurationMS: ms(time.Since(start)), Rescued: !t.IgnoreErrors && t.Rescued(), Ignored: t.IgnoreErrors}
 	hideNoLog(t, &ev)
 	r.emit(ev)
 	return t.IgnoreErrors
@@ -313,11 +314,11 @@ func (r *runner) build(t *playbook.Task, scope *playbook.Scope) (tasks.Task, err
 		args = &yaml.Node{Kind: yaml.MappingNode, Line: t.ModulePos.Line, Column: t.ModulePos.Col}
 	}
 	if errs := playbook.DecodeArgs(r.pb.File, args, task, scope.Render); len(errs) > 0 {
-		msgs := make([]string, len(errs))
-		for i, e := range errs {
-			msgs[i] = e.Pos.String() + ": " + t.Module + ": " + e.Msg
+		for _, e := range errs {
+			e.Msg = t.Module + ": " + e.Msg
 		}
-		return nil, fmt.Errorf("%s", strings.Join(msgs, "\n"))
+		// Every problem, one per line at its file:line:col.
+		return nil, diag.Join(errs)
 	}
 	if err := playbook.Validate(task); err != nil {
 		e := playbook.ArgPos(r.pb.File, t.Module, args, err)

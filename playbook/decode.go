@@ -1,6 +1,7 @@
 package playbook
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"reflect"
@@ -26,6 +27,12 @@ type decoder struct {
 	// render:"false" (the template module renders its content itself).
 	literal bool
 	errs    Errors
+	// unresolved is set when render answered errUnresolved for a
+	// template: its value is not known yet, and the field is left unset.
+	unresolved bool
+	// unset is set when a rendered value left its field unset (omit,
+	// unresolved), so that checkMin does not take it for a written 0.
+	unset bool
 }
 
 func (d *decoder) pos(n *yaml.Node) Pos { return Pos{File: d.file, Line: n.Line, Col: n.Column} }
@@ -55,11 +62,16 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, name string) {
 			return
 		}
 		val, err := d.render(n.Value)
+		if errors.Is(err, errUnresolved) {
+			d.unresolved, d.unset = true, true
+			return
+		}
 		if err != nil {
 			d.fail(n, "%s: %v", name, err)
 			return
 		}
 		if val == Omit {
+			d.unset = true
 			return // `| default(omit)`: as if the argument were not given
 		}
 		rendered := ValueNode(val)
@@ -87,6 +99,10 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, name string) {
 		}
 		v.SetString(n.Value)
 	case reflect.Bool:
+		if b, ok := d.renderedBool(n); ok {
+			v.SetBool(b)
+			return
+		}
 		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
 			hint := ""
 			if n.Kind == yaml.ScalarNode {
@@ -102,6 +118,11 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, name string) {
 		v.SetBool(b)
 	case reflect.Int, reflect.Int64, reflect.Int32, reflect.Uint32, reflect.Uint64:
 		i, err := parseInt(n)
+		if err != nil && d.literal && n.Tag == "!!str" {
+			// A rendered string of digits is an integer, as Ansible
+			// converts module arguments: -e n=5 gives the string "5".
+			i, err = strconv.ParseInt(strings.TrimSpace(n.Value), 10, 64)
+		}
 		if err != nil {
 			d.fail(n, "%s: expected an integer, found %s", name, describe(n))
 			return
@@ -140,6 +161,22 @@ func (d *decoder) decode(n *yaml.Node, v reflect.Value, name string) {
 	default:
 		d.fail(n, "%s: cannot decode into %s (a bug in the module)", name, v.Type())
 	}
+}
+
+// renderedBool converts a rendered string to a boolean as Ansible converts
+// module arguments ("yes", "True", "1", "off", ...: -e flag=yes gives a
+// string). Literal YAML strings stay an error: they are typos, not data.
+func (d *decoder) renderedBool(n *yaml.Node) (bool, bool) {
+	if !d.literal || n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		return false, false
+	}
+	switch strings.ToLower(strings.TrimSpace(n.Value)) {
+	case "yes", "on", "true", "1", "y", "t":
+		return true, true
+	case "no", "off", "false", "0", "n", "f":
+		return false, true
+	}
+	return false, false
 }
 
 // renderAny expands templates inside a generic value.
@@ -251,8 +288,12 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, name string) {
 			d.literal = false
 			continue
 		}
+		before := len(d.errs)
+		d.unset = false
 		d.decode(val, v.Field(idx), full)
-		d.checkMin(t.Field(idx), v.Field(idx), val, full)
+		if len(d.errs) == before && !d.unset {
+			d.checkMin(t.Field(idx), v.Field(idx), val, full)
+		}
 	}
 	for _, an := range names {
 		if t.Field(fields[an]).Tag.Get("required") == "true" && !seen[an] && !suggested[an] {

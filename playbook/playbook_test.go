@@ -3,6 +3,7 @@ package playbook
 import (
 	"context"
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -150,5 +151,54 @@ func TestSuggest(t *testing.T) {
 	}
 	if got := Suggest("zzzzzz", []string{"package", "file"}); got != "" {
 		t.Errorf("got %q", got)
+	}
+}
+
+// TestRenderedStringsConvert checks Ansible's conversion of rendered
+// strings (-e key=value gives strings) for integer and boolean
+// arguments, and that literal strings and other words stay errors.
+func TestRenderedStringsConvert(t *testing.T) {
+	src := `
+- hosts: all
+  tasks:
+    - fake: {user: u, count: "{{ n }}", enabled: "{{ flag }}"}
+`
+	pb, err := Parse("p.yml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		n, flag any
+		count   int64
+		enabled bool
+		err     string
+	}{
+		{"5", "yes", 5, true, ""},
+		{" 7 ", "True", 7, true, ""},
+		{"-3", "off", -3, false, ""},
+		{"0", "0", 0, false, ""},
+		{"0x10", "yes", 0, false, `expected an integer, found the string "0x10"`},
+		{"5", "maybe", 0, false, `expected true or false, found the string "maybe"`},
+		{"five", "no", 0, false, `expected an integer, found the string "five"`},
+	} {
+		scope := &Scope{Vars: map[string]any{"n": tc.n, "flag": tc.flag}}
+		var a fakeArgs
+		errs := DecodeArgs("p.yml", pb.Plays[0].Tasks[0].Args, &a, scope.Render)
+		switch {
+		case tc.err == "" && len(errs) > 0:
+			t.Errorf("n=%q flag=%q: %v", tc.n, tc.flag, errs)
+		case tc.err != "" && (len(errs) == 0 || !strings.Contains(errs[0].Error(), tc.err)):
+			t.Errorf("n=%q flag=%q: errors %v, want %q", tc.n, tc.flag, errs, tc.err)
+		case tc.err == "" && (a.Count != tc.count || a.Enabled != tc.enabled):
+			t.Errorf("n=%q flag=%q: decoded count %d enabled %v", tc.n, tc.flag, a.Count, a.Enabled)
+		}
+	}
+	_, err = Parse("p.yml", []byte(`- hosts: all
+  tasks:
+    - fake: {user: u, count: "12", enabled: "yes"}
+`))
+	if msg := fmt.Sprint(err); !strings.Contains(msg, `count: expected an integer, found the string "12"`) ||
+		!strings.Contains(msg, `enabled: expected true or false, found the string "yes"`) {
+		t.Errorf("literal strings for count and enabled: %v, want both refused", err)
 	}
 }

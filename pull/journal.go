@@ -166,9 +166,9 @@ func Sink(l *logrus.Logger) report.Sink {
 		}
 		entry := l.WithFields(f)
 		switch {
-		case e.Status == report.StatusFailed:
+		case e.Status == report.StatusFailed && !e.Ignored && !e.Rescued:
 			entry.Error(msg)
-		case e.Status == report.StatusChanged && e.Check:
+		case e.Status == report.StatusFailed, e.Status == report.StatusChanged && e.Check:
 			entry.Warn(msg)
 		case e.Status == report.StatusChanged:
 			entry.Info(msg)

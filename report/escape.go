@@ -66,6 +66,7 @@ func needsEscape(s string, keepNewlines bool) bool {
 // the human report.
 func escaped(e Event) Event {
 	e.Play, e.Task, e.Host = Escape(e.Play, false), Escape(e.Task, false), Escape(e.Host, false)
+	e.Pos, e.Module = Escape(e.Pos, false), Escape(e.Module, false)
 	e.Error, e.Msg = Escape(e.Error, true), Escape(e.Msg, true)
 	if e.Warnings != nil {
 		ws := make([]string, len(e.Warnings))

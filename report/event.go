@@ -64,6 +64,10 @@ type Event struct {
 	// Rescued marks a failure that a block's rescue handles: counted as
 	// rescued, not failed.
 	Rescued bool `json:"rescued,omitempty"`
+	// Ignored marks a failure of a task with ignore_errors: counted as
+	// ignored, not failed, as Ansible's recap does; the run goes on and
+	// its exit code does not count it.
+	Ignored bool `json:"ignored,omitempty"`
 	// Image is set on play_start when the host is an image being built:
 	// nothing is started or applied live.
 	Image      bool               `json:"image,omitempty"`
@@ -82,6 +86,8 @@ type Counts struct {
 	Pending int `json:"pending"`
 	// Rescued counts failures a block's rescue handled.
 	Rescued int `json:"rescued,omitempty"`
+	// Ignored counts failures of tasks with ignore_errors.
+	Ignored int `json:"ignored,omitempty"`
 }
 
 // Add counts one task result.
@@ -96,9 +102,12 @@ func (c *Counts) Add(e Event) {
 			c.Changed++
 		}
 	case StatusFailed:
-		if e.Rescued {
+		switch {
+		case e.Rescued:
 			c.Rescued++
-		} else {
+		case e.Ignored:
+			c.Ignored++
+		default:
 			c.Failed++
 		}
 	case StatusSkipped:

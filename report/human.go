@@ -23,6 +23,9 @@ type Human struct {
 	Diff bool
 	// Verbose prints changes of ok tasks' warnings and messages too.
 	Verbose bool
+	// TaskPath prints under each result the task's file:line:col and
+	// module (-vv).
+	TaskPath bool
 	// ShowHost prefixes lines with the host name (fleets).
 	ShowHost bool
 	// HostWidth pads host names to this width (fleets).
@@ -110,6 +113,9 @@ func (h *Human) result(b *strings.Builder, e Event) {
 		}
 	case StatusFailed:
 		color = red
+		if e.Ignored {
+			label = "ignored"
+		}
 	case StatusSkipped:
 		color = cyan
 	}
@@ -130,6 +136,9 @@ func (h *Human) result(b *strings.Builder, e Event) {
 	}
 	fmt.Fprintf(b, "%s%s %s%s\n", prefix, h.paint(color, fmt.Sprintf("%-8s", label)), name, dur)
 	indent := strings.Repeat(" ", len(prefix)) + "         "
+	if h.TaskPath && e.Pos != "" {
+		fmt.Fprintf(b, "%stask path: %s%s\n", indent, e.Pos, parens(e.Module))
+	}
 	if e.Status == StatusChanged || h.Verbose {
 		for _, c := range e.Changes {
 			h.change(b, indent, c)
@@ -176,6 +185,13 @@ func (h *Human) change(b *strings.Builder, indent string, c tasks.Change) {
 	}
 }
 
+func parens(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " (" + s + ")"
+}
+
 func orAbsent(s string) string {
 	if s == "" {
 		return "(absent)"
@@ -220,6 +236,9 @@ func (h *Human) recap(b *strings.Builder, e Event) {
 		fmt.Fprintf(b, "%-*s  ok=%d changed=%d failed=%d skipped=%d", width, Escape(host, false), c.OK, c.Changed, c.Failed, c.Skipped)
 		if c.Rescued > 0 {
 			fmt.Fprintf(b, " rescued=%d", c.Rescued)
+		}
+		if c.Ignored > 0 {
+			fmt.Fprintf(b, " ignored=%d", c.Ignored)
 		}
 		if e.Check {
 			fmt.Fprintf(b, " pending=%d", c.Pending)

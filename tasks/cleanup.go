@@ -1,6 +1,12 @@
 package tasks
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/hashicorp/go-multierror"
+
+	"github.com/provision-tool/provision/diag"
+)
 
 var (
 	cleanMu  sync.Mutex
@@ -19,16 +25,16 @@ func RegisterCleanup(f func(*System) error) {
 	cleaners = append(cleaners, f)
 }
 
-// Cleanup runs the registered cleanup functions and returns their errors.
-func Cleanup(sys *System) []error {
+// Cleanup runs every registered cleanup function, and returns their
+// errors gathered in a multierror (nil when all succeeded): one failing
+// does not keep the others from running.
+func Cleanup(sys *System) *multierror.Error {
 	cleanMu.Lock()
 	fs := append([]func(*System) error(nil), cleaners...)
 	cleanMu.Unlock()
-	var errs []error
+	var errs *multierror.Error
 	for _, f := range fs {
-		if err := f(sys); err != nil {
-			errs = append(errs, err)
-		}
+		errs = diag.Append(errs, f(sys))
 	}
 	return errs
 }

@@ -13,7 +13,11 @@ import (
 //
 // Arguments are the exported fields of the value New returns, named by
 // their `yaml` tag. A `doc` tag documents an argument, `default` gives its
-// default for the docs, and `required:"true"` makes it mandatory.
+// default for the docs, and `required:"true"` makes it mandatory. `enum`
+// lists the values a string argument takes, comma separated (a leading
+// comma admits ""), for the docs and the playbook schema; the module's
+// Validate still checks them, with its own hints. `min` is an integer's
+// least value.
 type Module struct {
 	Name    string
 	Summary string // one line, lower case, no trailing period
@@ -72,6 +76,7 @@ type Arg struct {
 	Required bool
 	Default  string
 	Doc      string
+	Enum     []string // the values it takes, when they are a fixed set
 }
 
 // Args lists the arguments of a module from its struct definition, in
@@ -94,6 +99,7 @@ func argsOf(t reflect.Type) []Arg {
 			Required: f.Tag.Get("required") == "true",
 			Default:  f.Tag.Get("default"),
 			Doc:      f.Tag.Get("doc"),
+			Enum:     Enum(f),
 		})
 	}
 	return out
@@ -114,6 +120,16 @@ func ArgName(f reflect.StructField) string {
 		name = strings.ToLower(f.Name)
 	}
 	return name
+}
+
+// Enum returns the values a field's `enum` tag lists, nil when it has
+// none.
+func Enum(f reflect.StructField) []string {
+	tag, ok := f.Tag.Lookup("enum")
+	if !ok {
+		return nil
+	}
+	return strings.Split(tag, ",")
 }
 
 func typeName(t reflect.Type) string {

@@ -39,9 +39,17 @@ type System struct {
 	// persist state and never start, reload or apply anything live: units
 	// are enabled by link, sysctl values only written, no user sessions.
 	Image bool
+	// CheckOnly is true in check mode (provision check): even the
+	// queries of Check, which change nothing by themselves, must leave
+	// the host as it was, writing no cache or log a package manager
+	// would write (see tasks/pkg).
+	CheckOnly bool
 	// Sweeper removes the temp files a killed run left in the directories
 	// this run writes in; the engine sets one per run, under its lock.
 	Sweeper *hostfs.Sweeper
+	// Labels gives new files the SELinux label of the tree's policy,
+	// reading it once per run; the engine sets one per run.
+	Labels *hostfs.Labels
 }
 
 // Logger is the small logging interface modules and the engine use.
@@ -70,7 +78,7 @@ func (s *System) Logf() Logger {
 // every module reads and writes host files through it (or through the
 // System methods below, which use it). See package hostfs for the rules.
 func (s *System) FS() hostfs.FS {
-	return hostfs.FS{Root: s.Root, Sweeper: s.Sweeper}
+	return hostfs.FS{Root: s.Root, Sweeper: s.Sweeper, Labels: s.Labels}
 }
 
 // Path maps an absolute host path to the path under Root, with every

@@ -41,7 +41,20 @@ type SSH struct {
 	// StateDir is the hosts' state directory; the agent binaries are kept
 	// in its bin/ folder. "" is engine.DefaultStateDir (/var/lib/provision).
 	StateDir string
+	// Trace, when set, is told every ssh command line before it starts
+	// (-vvv).
+	Trace func(host string, argv []string)
 }
+
+// maxControlPath is the longest ControlPath ssh can listen on: a Unix
+// socket's 108 bytes of path, less the NUL and the ".XXXXXXXXXXXXXXXX"
+// ssh adds for the socket's temporary name. A longer one fails every
+// connection ("ControlPath too long"), so a ControlDir too long for it
+// (a home directory of more than 29 bytes) shares no connections.
+const maxControlPath = 108 - 1 - 17
+
+// controlHash stands for ssh's %C, 40 hex digits, in length checks.
+const controlHash = "0123456789012345678901234567890123456789"
 
 // DefaultControlDir is ~/.cache/provision/cp, or "" when there is no home.
 func DefaultControlDir() string {
@@ -80,7 +93,7 @@ func (s *SSH) args(t Target, marker string, remoteArgs []string) []string {
 	}
 	// ssh takes the first value given for an option: the user's come first.
 	args = append(args, t.SSHArgs...)
-	if s.ControlDir != "" && os.MkdirAll(s.ControlDir, 0o700) == nil {
+	if s.ControlDir != "" && len(filepath.Join(s.ControlDir, controlHash)) <= maxControlPath && os.MkdirAll(s.ControlDir, 0o700) == nil {
 		args = append(args, "-o", "ControlMaster=auto", "-o", "ControlPersist=60s",
 			"-o", "ControlPath="+filepath.Join(s.ControlDir, "%C"))
 	}
@@ -118,6 +131,9 @@ func (s *SSH) start(t Target, remoteArgs ...string) (*exec.Cmd, *session, error)
 		se.stderr.prompts = make(chan struct{}, 4)
 	}
 	cmd := exec.Command(command, s.args(t, se.stderr.marker, remoteArgs)...)
+	if s.Trace != nil {
+		s.Trace(t.Name, cmd.Args)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {

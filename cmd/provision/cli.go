@@ -13,10 +13,12 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/hashicorp/go-multierror"
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/pflag"
 
 	"github.com/provision-tool/provision/agent"
+	"github.com/provision-tool/provision/diag"
 	"github.com/provision-tool/provision/doctor"
 	"github.com/provision-tool/provision/engine"
 	"github.com/provision-tool/provision/facts"
@@ -44,9 +46,10 @@ commands:
   status              the last pull runs on this host
   facts               print what provision knows about this host
   doc [MODULE]        print a module's reference (doc -w DIR writes them all)
+  schema              print the JSON Schema of playbooks, for editors
   version             print the version
   help [COMMAND]      print this list, or a command's help
-  completion SHELL    print a bash or zsh completion script
+  completion SHELL    print a bash, zsh or fish completion script
 
 exit codes: 0 converged, 1 failed or invalid input, 2 changes pending (check mode)
 run "provision <command> --help" for a command's flags
@@ -62,12 +65,13 @@ var summaries = map[string]string{
 	"status":     "Show the last pull runs on this host.",
 	"facts":      "Print what provision knows about this host (or the tree under --root).",
 	"doc":        "Print a module's reference, or the list of modules.",
+	"schema":     "Print the JSON Schema of playbooks (docs/playbook.schema.json), for editors: it completes and checks play and task keys and module arguments.",
 	"version":    "Print the version, the Go version and the VCS revision of this build.",
-	"completion": "Print a shell completion script: source <(provision completion bash).",
+	"completion": "Print a shell completion script for bash, zsh or fish: source <(provision completion bash), provision completion fish | source.",
 }
 
 // commandNames are the commands a user types, for suggestions.
-var commandNames = []string{"apply", "check", "validate", "doctor", "pull", "status", "facts", "doc", "version", "help", "completion"}
+var commandNames = []string{"apply", "check", "validate", "doctor", "pull", "status", "facts", "doc", "schema", "version", "help", "completion"}
 
 // version is set at build time with -ldflags "-X main.version=..."; by
 // default the module's version is printed.
@@ -104,6 +108,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return e.status(rest)
 	case "doc":
 		return e.doc(rest)
+	case "schema":
+		return e.schema(rest)
 	case "completion":
 		return e.completion(rest)
 	case "agent":
@@ -147,12 +153,8 @@ func (e *env) help(ctx context.Context, args []string) int {
 // versionCmd is `provision version`.
 func (e *env) versionCmd(args []string) int {
 	fs := newFlags("version", "", summaries["version"])
-	pos, code, ok := fs.parse(e, args)
-	if !ok {
+	if code, ok := fs.parseNone(e, args, ""); !ok {
 		return code
-	}
-	if len(pos) > 0 {
-		return e.usageErr("version", fmt.Sprintf("takes no arguments, found %q", pos))
 	}
 	fmt.Fprintln(e.stdout, versionLine())
 	return exitOK
@@ -231,7 +233,7 @@ func (f *applyFlags) register(fs *cmdFlags, check bool) {
 	fs.BoolVarP(&f.check, "check", "C", check, "change nothing; exit 2 when changes are pending")
 	fs.BoolVarP(&f.diff, "diff", "D", false, "show file changes as unified diffs")
 	fs.BoolVar(&f.noVerify, "no-verify", false, "skip the second check after each apply")
-	fs.CountVarP(&f.verbose, "verbose", "v", "verbose: show changes of every task and debug logs (-vv... accepted, same detail)")
+	fs.CountVarP(&f.verbose, "verbose", "v", verboseHelp)
 	fs.StringVar(&f.output, "output", "human", "output format: human or json (one event per line)")
 	fs.StringVar(&f.root, "root", "/", "operate on the files of the tree rooted here (an image, a test tree); tasks that run programs fail")
 	fs.VarP(&f.tags, "tags", "t", "run only tasks with these tags (comma separated)")
@@ -290,6 +292,10 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
+	if err := syntaxCheckExtra(&f, pb); err != nil {
+		e.printErr(err)
+		return exitFailed
+	}
 	if f.ansible.listing(e.stdout, pb) {
 		return exitOK
 	}
@@ -325,17 +331,38 @@ func colorOf(w io.Writer) bool {
 	return ok && os.Getenv("NO_COLOR") == "" && isatty.IsTerminal(f.Fd())
 }
 
-// printErr prints an error; playbook errors one per line, file:line:col first.
+// printErr prints an error; playbook errors (and a multierror of them)
+// one per line, file:line:col first, then how many there are.
 func (e *env) printErr(err error) {
 	var errs playbook.Errors
-	if errors.As(err, &errs) {
-		for _, x := range errs {
-			fmt.Fprintln(e.stderr, x.Error())
-		}
-		fmt.Fprintf(e.stderr, "%d %s\n", len(errs), plural(len(errs), "problem", "problems"))
+	var m *multierror.Error
+	n := 0
+	switch {
+	case errors.As(err, &m):
+		n = len(m.Errors)
+		fmt.Fprintln(e.stderr, diag.Lines(m.Errors))
+	case errors.As(err, &errs):
+		n = len(errs)
+		fmt.Fprintln(e.stderr, errs.Error())
+	default:
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return
 	}
-	fmt.Fprintf(e.stderr, "provision: %v\n", err)
+	fmt.Fprintf(e.stderr, "%d %s\n", n, plural(n, "problem", "problems"))
+}
+
+// validateOne validates one playbook for validate: its problems, or its
+// file's error at the file's name.
+func validateOne(path string, extra map[string]any) error {
+	pb, err := playbook.Load(path)
+	if err == nil {
+		return playbook.CheckExtraVars(pb, extra)
+	}
+	var errs playbook.Errors
+	if errors.As(err, &errs) {
+		return errs
+	}
+	return &playbook.Error{Pos: playbook.Pos{File: path}, Msg: unwrapPath(err).Error()}
 }
 
 // firstErr returns the first non-nil error.
@@ -367,6 +394,8 @@ func plural(n int, one, many string) string {
 
 func (e *env) validate(args []string) int {
 	fs := newFlags("validate", "PLAYBOOK...", summaries["validate"])
+	var extra extraVars
+	fs.VarP(&extra, "extra-vars", "e", "check the templated arguments these variables decide (key=value, @file.yml or JSON; repeatable)")
 	pos, code, ok := fs.parse(e, args)
 	if !ok {
 		return code
@@ -374,19 +403,12 @@ func (e *env) validate(args []string) int {
 	if len(pos) == 0 {
 		return e.usageErr("validate", "missing PLAYBOOK")
 	}
-	var all playbook.Errors
+	var problems *multierror.Error
 	for _, p := range pos {
-		_, err := playbook.Load(p)
-		var errs playbook.Errors
-		switch {
-		case errors.As(err, &errs):
-			all = append(all, errs...)
-		case err != nil:
-			all = append(all, &playbook.Error{Pos: playbook.Pos{File: p}, Msg: unwrapPath(err).Error()})
-		}
+		problems = diag.Append(problems, validateOne(p, extra.vars))
 	}
-	if len(all) > 0 {
-		e.printErr(all)
+	if problems != nil {
+		e.printErr(problems)
 		return exitFailed
 	}
 	for _, p := range pos {
@@ -399,12 +421,8 @@ func (e *env) facts(args []string) int {
 	fs := newFlags("facts", "", summaries["facts"])
 	output := fs.String("output", "human", "human or json")
 	root := fs.String("root", "/", "read the facts of the filesystem rooted here (an image)")
-	pos, code, ok := fs.parse(e, args)
-	if !ok {
+	if code, ok := fs.parseNone(e, args, ""); !ok {
 		return code
-	}
-	if len(pos) > 0 {
-		return e.usageErr("facts", fmt.Sprintf("takes no arguments, found %q", pos))
 	}
 	if err := firstErr(checkOutput(*output, "human", "json"), checkRoot(*root)); err != nil {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
@@ -497,12 +515,8 @@ func (e *env) doctor(ctx context.Context, args []string) int {
 	fs.VarP(&limit, "limit", "l", "limit the hosts to this pattern")
 	forks := fs.IntP("forks", "f", 50, "check this many hosts at a time")
 	stateDir := fs.String("state-dir", engine.DefaultStateDir, "with -i: the hosts' state directory (agent binaries in its bin/)")
-	pos, code, ok := fs.parse(e, args)
-	if !ok {
+	if code, ok := fs.parseNone(e, args, ""); !ok {
 		return code
-	}
-	if len(pos) > 0 {
-		return e.usageErr("doctor", fmt.Sprintf("takes no arguments, found %q", pos))
 	}
 	if err := firstErr(checkOutput(*output, "human", "json"), checkForks(*forks)); err != nil {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)

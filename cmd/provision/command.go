@@ -49,6 +49,24 @@ func (c *cmdFlags) parse(e *env, args []string) (pos []string, code int, ok bool
 	return c.Args(), 0, true
 }
 
+// parseNone is parse for a command that takes no arguments: one given
+// is a usage error, followed by hint (" (the playbook goes after
+// --playbook)") when there is one.
+func (c *cmdFlags) parseNone(e *env, args []string, hint string) (code int, ok bool) {
+	pos, code, ok := c.parse(e, args)
+	if ok && len(pos) > 0 {
+		return e.usageErr(c.name, fmt.Sprintf("takes no arguments, found %q%s", pos, hint)), false
+	}
+	return code, ok
+}
+
+// fail prints err as provision's one-line error and returns the exit
+// code for it.
+func (e *env) fail(err error) int {
+	fmt.Fprintf(e.stderr, "provision: %v\n", err)
+	return exitFailed
+}
+
 // flagErr words a flag error: an invalid value names the flag as
 // "-l/--limit" (or "--image") and gives the reason.
 func flagErr(err error) string {

@@ -157,58 +157,6 @@ func parseKV(s string) (map[string]any, error) {
 	return m, nil
 }
 
-// splitKV splits -e key=value pairs as Ansible's split_args does: on
-// blanks outside quotes and outside {{ }} and {% %} blocks; quotes group
-// and are removed.
-func splitKV(s string) ([]string, error) {
-	var words []string
-	var cur strings.Builder
-	inWord, depth := false, 0
-	var quote rune
-	rs := []rune(s)
-	for i := 0; i < len(rs); i++ {
-		r := rs[i]
-		switch {
-		case quote == 0 && i+1 < len(rs) && r == '{' && (rs[i+1] == '{' || rs[i+1] == '%'):
-			depth++
-			cur.WriteString(string(rs[i : i+2]))
-			i, inWord = i+1, true
-		case quote == 0 && depth > 0 && i+1 < len(rs) && (r == '}' || r == '%') && rs[i+1] == '}':
-			depth--
-			cur.WriteString(string(rs[i : i+2]))
-			i = i + 1
-		case r == '\\' && quote != '\'' && i+1 < len(rs):
-			i++
-			cur.WriteRune(rs[i])
-			inWord = true
-		case quote != 0:
-			if r == quote {
-				quote = 0
-			} else {
-				cur.WriteRune(r)
-			}
-		case r == '\'' || r == '"':
-			quote, inWord = r, true
-		case depth == 0 && (r == ' ' || r == '\t' || r == '\n'):
-			if inWord {
-				words = append(words, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		default:
-			cur.WriteRune(r)
-			inWord = true
-		}
-	}
-	if quote != 0 {
-		return nil, fmt.Errorf("unterminated quote")
-	}
-	if inWord {
-		words = append(words, cur.String())
-	}
-	return words, nil
-}
-
 var identRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // checkRoot refuses a --root that is not an existing directory given by

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -70,7 +69,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		return exitFailed
 	}
 	abs, _ := filepath.Abs(pb.File)
-	job := &transport.Job{Playbook: pb, Verbose: f.verbose > 0, Bundle: agent.Bundle{
+	job := &transport.Job{Playbook: pb, Verbose: f.verbose >= levelVerbose, Bundle: agent.Bundle{
 		Version: agent.BundleVersion, Playbook: pb.File, PlaybookID: abs, Source: source,
 		Check: f.check, NoVerify: f.noVerify, Tags: f.tags, SkipTags: f.skipTags, StartAtTask: f.ansible.startAtTask, ExtraVars: f.extra.vars, Vaulted: pb.Vaulted,
 		StateDir: f.state.dir, LockPath: f.state.lock,
@@ -87,10 +86,10 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		}
 	}
 
-	sink := e.sink(f.output, f.diff, f.verbose > 0)
+	sink := e.sink(f.output, f.diff, f.verbose >= levelVerbose)
 	var live *report.Live
 	if h, ok := sink.(*report.Human); ok {
-		h.ShowHost = len(targets) > 1
+		h.ShowHost, h.TaskPath = len(targets) > 1, f.verbose >= levelTaskPath
 		for _, t := range targets {
 			h.HostWidth = max(h.HostWidth, len(t.Name))
 		}
@@ -107,7 +106,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		local.Image = true
 		fmt.Fprintf(e.stderr, "provision: image mode: %s\n", why)
 	}
-	ssh := &transport.SSH{Binaries: &transport.Binaries{}, ControlDir: transport.DefaultControlDir(), StateDir: f.state.dir}
+	ssh := &transport.SSH{Binaries: &transport.Binaries{}, ControlDir: transport.DefaultControlDir(), StateDir: f.state.dir, Trace: e.sshTrace(f.verbose)}
 
 	if ctx.Err() != nil {
 		fmt.Fprintln(e.stderr, "provision: interrupted before any host was touched")
@@ -115,6 +114,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 	}
 	graceful.Store(true)
 	recap := map[string]*report.Counts{}
+	var failures hostFailures
 	var mu sync.Mutex
 	forks := max(f.forks, 1)
 	sem := make(chan struct{}, forks)
@@ -161,6 +161,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 				}
 				sink.Emit(report.Event{V: report.SchemaVersion, Type: report.HostError, Time: time.Now().UTC(),
 					Host: t.Name, Status: status, Error: res.Err.Error(), Check: f.check})
+				failures.add(t.Name, res.Unreachable, res.Err)
 			}
 			mu.Lock()
 			recap[t.Name] = res.Counts
@@ -173,6 +174,9 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 	}
 	sink.Emit(report.Event{V: report.SchemaVersion, Type: report.Recap, Time: time.Now().UTC(), Check: f.check,
 		Recap: recap, DurationMS: float64(time.Since(start).Microseconds()) / 1000})
+	if f.output == "human" {
+		failures.print(e.stderr, len(targets), "failed outside their tasks")
+	}
 	if notStarted > 0 {
 		fmt.Fprintf(e.stderr, "provision: interrupted: %d %s not started\n", notStarted, plural(notStarted, "host", "hosts"))
 	}
@@ -215,14 +219,9 @@ func (e *env) targets(pb *playbook.Playbook, f *applyFlags, root string) (*inven
 	for _, w := range inv.Warnings {
 		fmt.Fprintf(e.stderr, "warning: %v\n", w)
 	}
-	targets, err := e.selectTargets(pb, inv, f)
-	switch {
-	case err != nil:
+	targets, err := e.hostsToRun(pb, inv, f, "no hosts matched")
+	if err != nil {
 		return nil, nil, err
-	case f.listHosts:
-		return nil, nil, errListed
-	case len(targets) == 0:
-		return nil, nil, errors.New("no hosts matched")
 	}
 	return inv, targets, nil
 }
@@ -234,21 +233,7 @@ func (e *env) localTargets(pb *playbook.Playbook, f *applyFlags) (*inventory.Inv
 	if err != nil {
 		return nil, nil, err
 	}
-	if f.limit.set {
-		if hosts, err := inv.SelectLimit("all", f.limit.value); err != nil || len(hosts) == 0 {
-			return nil, nil, fmt.Errorf("-l %s: without -i the only host is localhost", f.limit.value)
-		}
-	}
-	targets, err := e.selectTargets(pb, inv, f)
-	switch {
-	case err != nil:
-		return nil, nil, err
-	case f.listHosts:
-		return nil, nil, errListed
-	case len(targets) == 0:
-		return nil, nil, errors.New("no play selects localhost, the only host without -i")
-	}
-	return inv, []target{{Target: transport.Target{Name: "localhost", Connection: "local"}}}, nil
+	return e.oneHost(pb, f, inv, target{Target: transport.Target{Name: "localhost", Connection: "local"}}, "without -i")
 }
 
 // selectTargets resolves the hosts the playbook's plays select, in
@@ -301,49 +286,6 @@ func targetFor(inv *inventory.Inventory, h *inventory.Host) target {
 		}
 	}
 	return t
-}
-
-// splitArgs splits a command line the way a shell would, without running
-// one: quotes and backslashes group words.
-func splitArgs(s string) ([]string, error) {
-	var args []string
-	var cur strings.Builder
-	inWord := false
-	var quote rune
-	escaped := false
-	for _, r := range s {
-		switch {
-		case escaped:
-			cur.WriteRune(r)
-			escaped = false
-		case r == '\\' && quote != '\'':
-			escaped, inWord = true, true
-		case quote != 0:
-			if r == quote {
-				quote = 0
-			} else {
-				cur.WriteRune(r)
-			}
-		case r == '\'' || r == '"':
-			quote, inWord = r, true
-		case r == ' ' || r == '\t' || r == '\n':
-			if inWord {
-				args = append(args, cur.String())
-				cur.Reset()
-				inWord = false
-			}
-		default:
-			cur.WriteRune(r)
-			inWord = true
-		}
-	}
-	if quote != 0 || escaped {
-		return nil, fmt.Errorf("unterminated quote in %q", s)
-	}
-	if inWord {
-		args = append(args, cur.String())
-	}
-	return args, nil
 }
 
 func (e *env) printInventoryErr(err error) {

@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 
 	"github.com/provision-tool/provision/doctor"
@@ -79,6 +81,13 @@ func (e *env) fleetDoctor(ctx context.Context, ssh *transport.SSH, invs []string
 		fmt.Fprintln(e.stdout)
 	}
 	e.doctorSummary(results)
+	var failures hostFailures
+	for _, r := range results {
+		if r.Report == nil {
+			failures.add(r.Host, r.Unreachable, errors.New(strings.TrimPrefix(r.Error, "unreachable: ")))
+		}
+	}
+	failures.print(e.stderr, len(results), "could not be checked")
 	return code
 }
 

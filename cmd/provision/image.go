@@ -59,21 +59,7 @@ func (e *env) chrootTargets(pb *playbook.Playbook, f *applyFlags, root string) (
 	if err != nil {
 		return nil, nil, fmt.Errorf("--chroot %s: %w", f.chroot, err)
 	}
-	if f.limit.set {
-		if hosts, err := inv.SelectLimit("all", f.limit.value); err != nil || len(hosts) == 0 {
-			return nil, nil, fmt.Errorf("-l %s: with --chroot the only host is %s", f.limit.value, t[0].Name)
-		}
-	}
-	selected, err := e.selectTargets(pb, inv, f)
-	switch {
-	case err != nil:
-		return nil, nil, err
-	case f.listHosts:
-		return nil, nil, errListed
-	case len(selected) == 0:
-		return nil, nil, fmt.Errorf("no play selects %s, the only host with --chroot", t[0].Name)
-	}
-	return inv, t, nil
+	return e.oneHost(pb, f, inv, t[0], "with --chroot")
 }
 
 // chrootTarget is the one host of --chroot DIR: the image tree, reached

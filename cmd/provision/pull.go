@@ -31,20 +31,11 @@ func (e *env) pullCmd(ctx context.Context, args []string) int {
 	fs.Lookup("image").NoOptDefVal = "true"
 	var state statePaths
 	state.register(fs.FlagSet)
-	pos, code, ok := fs.parse(e, args)
-	if !ok {
+	if code, ok := fs.parseNone(e, args, " (the playbook goes after --playbook)"); !ok {
 		return code
 	}
-	if len(pos) > 0 {
-		return e.usageErr("pull", fmt.Sprintf("takes no arguments, found %q (the playbook goes after --playbook)", pos))
-	}
-	if err := state.check(); err != nil {
-		fmt.Fprintf(e.stderr, "provision: %v\n", err)
-		return exitFailed
-	}
-	if err := checkRoot(*root); err != nil {
-		fmt.Fprintf(e.stderr, "provision: %v\n", err)
-		return exitFailed
+	if err := firstErr(state.check(), checkRoot(*root)); err != nil {
+		return e.fail(err)
 	}
 	if *every <= 0 {
 		fmt.Fprintf(e.stderr, "provision: --every must be positive, not %v\n", *every)
@@ -71,8 +62,7 @@ func (e *env) pullCmd(ctx context.Context, args []string) int {
 	case *once:
 		abs, err := filepath.Abs(*pbPath)
 		if err != nil {
-			fmt.Fprintf(e.stderr, "provision: %v\n", err)
-			return exitFailed
+			return e.fail(err)
 		}
 		pb, err := playbook.Load(abs)
 		if err != nil {
@@ -80,22 +70,19 @@ func (e *env) pullCmd(ctx context.Context, args []string) int {
 			return exitFailed
 		}
 		if err := agent.CheckSources(pb); err != nil {
-			fmt.Fprintf(e.stderr, "provision: %v\n", err)
-			return exitFailed
+			return e.fail(err)
 		}
 		sys.SourceDir = pb.Dir
 		counts, err := pull.RunOnce(ctx, sys, pb, pull.RunOptions{Check: *check,
 			Engine: engine.Options{StateDir: state.dir, LockPath: state.lock}})
 		if err != nil {
-			fmt.Fprintf(e.stderr, "provision: %v\n", err)
-			return exitFailed
+			return e.fail(err)
 		}
 		return report.ExitCode(counts, *check)
 	}
 	abs, err := filepath.Abs(*pbPath)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "provision: %v\n", err)
-		return exitFailed
+		return e.fail(err)
 	}
 	if _, err := playbook.Load(abs); err != nil {
 		e.printErr(err)
@@ -131,16 +118,11 @@ func (e *env) status(args []string) int {
 	n := fs.IntP("runs", "n", 10, "how many runs to show")
 	var state statePaths
 	state.register(fs.FlagSet)
-	pos, code, ok := fs.parse(e, args)
-	if !ok {
+	if code, ok := fs.parseNone(e, args, ""); !ok {
 		return code
 	}
-	if len(pos) > 0 {
-		return e.usageErr("status", fmt.Sprintf("takes no arguments, found %q", pos))
-	}
 	if err := state.check(); err != nil {
-		fmt.Fprintf(e.stderr, "provision: %v\n", err)
-		return exitFailed
+		return e.fail(err)
 	}
 	fx := facts.New("/")
 	if err := pull.Status(e.stdout, &tasks.System{Root: "/", Facts: fx}, state.dir, *n); err != nil {

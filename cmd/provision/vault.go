@@ -31,3 +31,13 @@ func loadPlaybook(path, passwordFile string) (*playbook.Playbook, error) {
 	}
 	return playbook.LoadVault(path, &playbook.VaultKeys{Password: password})
 }
+
+// syntaxCheckExtra is --syntax-check's part of validate -e: the templated
+// arguments the -e values decide are checked too. A run checks them as
+// it renders them, host by host.
+func syntaxCheckExtra(f *applyFlags, pb *playbook.Playbook) error {
+	if !f.ansible.syntaxCheck {
+		return nil
+	}
+	return playbook.CheckExtraVars(pb, f.extra.vars)
+}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/provision-tool/provision/diag"
 	"github.com/provision-tool/provision/tasks"
 )
 
@@ -31,7 +32,7 @@ const DefaultRegistriesDropIn = "/etc/containers/registries.conf.d/50-provision.
 type Registries struct {
 	Path                        string            `yaml:"path" default:"/etc/containers/registries.conf.d/50-provision.conf" doc:"the drop-in to write; must be a .conf file directly in a registries.conf.d directory"`
 	UnqualifiedSearchRegistries []string          `yaml:"unqualified_search_registries" doc:"host[:port] entries tried in order for short image names; empty leaves the value of earlier files"`
-	ShortNameMode               string            `yaml:"short_name_mode" doc:"enforcing, permissive or disabled; empty leaves the value of earlier files"`
+	ShortNameMode               string            `yaml:"short_name_mode" enum:",enforcing,permissive,disabled" doc:"enforcing, permissive or disabled; empty leaves the value of earlier files"`
 	Registries                  []Registry        `yaml:"registries" doc:"[[registry]] entries, matched by longest prefix"`
 	Aliases                     map[string]string `yaml:"aliases" doc:"short name to fully-qualified image name; an empty value erases an alias from earlier files"`
 }
@@ -49,7 +50,7 @@ type Registry struct {
 type Mirror struct {
 	Location       string `yaml:"location" required:"true" doc:"the mirror (host[:port][/namespace...])"`
 	Insecure       bool   `yaml:"insecure" doc:"allow plain HTTP and unverified TLS for this mirror"`
-	PullFromMirror string `yaml:"pull_from_mirror" doc:"all, digest-only or tag-only; empty means all"`
+	PullFromMirror string `yaml:"pull_from_mirror" enum:",all,digest-only,tag-only" doc:"all, digest-only or tag-only; empty means all"`
 }
 
 func init() {
@@ -585,7 +586,7 @@ func checkOtherRegistriesFiles(sys *tasks.System, dropIn string, p *tasks.Plan) 
 			errs = append(errs, fmt.Errorf("loading drop-in registries configuration %q: registry must be in v2 format but is in v1 (%s)", name, strings.Join(k.v1, ", ")))
 		}
 	}
-	return errors.Join(errs...)
+	return diag.Join(errs...)
 }
 
 // Apply writes the drop-in.

@@ -35,7 +35,7 @@ graphroot = "/var/lib/containers/storage"
 // Storage manages a few keys of /etc/containers/storage.conf and keeps the
 // rest of the file.
 type Storage struct {
-	Driver              string  `yaml:"driver" default:"overlay" doc:"storage driver: overlay, vfs, btrfs or zfs"`
+	Driver              string  `yaml:"driver" default:"overlay" enum:"overlay,vfs,btrfs,zfs" doc:"storage driver: overlay, vfs, btrfs or zfs"`
 	MountProgram        *string `yaml:"mount_program" default:"auto" doc:"overlay mount program: auto (fuse-overlayfs only on kernels older than 5.13), none or \"\" (no mount program: native overlay), or an absolute path"`
 	Mountopt            *string `yaml:"mountopt" doc:"overlay mount options (for example nodev,metacopy=on); \"\" removes the key; unset leaves it alone"`
 	Graphroot           *string `yaml:"graphroot" doc:"root of rootful storage; \"\" removes the key; unset leaves it alone"`

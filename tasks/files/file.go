@@ -76,7 +76,7 @@ it with a regular file, state directory refuses it.`,
 // absence.
 type File struct {
 	Path    string  `yaml:"path" required:"true" doc:"absolute path to manage"`
-	State   string  `yaml:"state" default:"file" doc:"file, directory, link or absent"`
+	State   string  `yaml:"state" default:"file" enum:"file,directory,link,absent" doc:"file, directory, link or absent"`
 	Content *string `yaml:"content" doc:"state file: the file's exact content; when unset the file must exist and only its attributes are managed"`
 	Src     string  `yaml:"src" doc:"state link: the link's target (relative targets are relative to the link's directory)"`
 	Mode    string  `yaml:"mode" doc:"octal mode such as \"0640\"; unset keeps an existing path's mode (new files 0644, directories 0755)"`

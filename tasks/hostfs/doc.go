@@ -29,7 +29,9 @@
 // each directory a change writes in. Owner and mode changes of an existing
 // file go through one fd in an order that is never wider than both the old
 // and the new state. The new file keeps the mode,
-// owner and SELinux label of the file it replaces, never of a link. A
+// owner and SELinux label of the file it replaces, never of a link; a new
+// file or directory gets the label the SELinux policy of the tree under
+// Root gives its path (see Labels). A
 // symlink at the path itself is followed only when it is owned by root (or
 // the agent's own user) and leads to a regular file (or nothing) inside
 // Root, so that distribution links such as /etc/sysctl.d/99-sysctl.conf ->

@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"golang.org/x/sys/unix"
 )
 
 // FuzzPaths walks, resolves and writes fuzzed paths through a fuzzed link
@@ -84,6 +86,25 @@ func FuzzPaths(f *testing.F) {
 		}
 		if ents, _ := os.ReadDir(outside); len(ents) != 1 {
 			t.Fatalf("a file appeared outside after writing %q through %q", p, target)
+		}
+	})
+}
+
+// FuzzPolicy reads a hostile file_contexts (an image's) and looks a path
+// up: an error or a label, never a panic, and a label only from a line.
+func FuzzPolicy(f *testing.F) {
+	f.Add(testPolicy, "/etc/containers/x.conf")
+	f.Add("/a(/.*)? -d x\n/a\\.b y\n/(\tz\n", "/a/b")
+	f.Add("/etc/[^/]+ <<none>>\n", "/etc/x")
+	f.Fuzz(func(t *testing.T, fc, p string) {
+		pol := &policy{}
+		if pol.addSpecs("file_contexts", []byte(fc)) != nil {
+			return
+		}
+		pol.sort()
+		l := pol.lookup(p, unix.S_IFREG)
+		if l != nil && !strings.Contains(fc, string(l[:len(l)-1])) {
+			t.Errorf("label %q is not in the policy", l)
 		}
 	})
 }

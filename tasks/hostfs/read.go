@@ -25,6 +25,9 @@ type FS struct {
 	// Sweeper, when set, removes the temp files of killed runs from each
 	// directory a change writes in (see Sweeper).
 	Sweeper *Sweeper
+	// Labels, when set, reads the tree's SELinux policy once for every
+	// change through this FS; nil reads it at each new file.
+	Labels *Labels
 }
 
 // User is an account that may own the directories a change goes through.

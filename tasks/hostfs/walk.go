@@ -212,6 +212,9 @@ func (w *walk) mkdir(name string) (int, error) {
 	if err = fchownMaybe(fd, w.mk.uid, w.mk.gid); err == nil {
 		err = unix.Fchmod(fd, unixMode(w.mk.mode))
 	}
+	if err == nil {
+		err = w.fs.labelNew(fd, w.join(name), unix.S_IFDIR)
+	}
 	if err != nil {
 		unix.Close(fd)
 		return -1, err

@@ -42,9 +42,16 @@ func (f FS) WriteFile(p string, data []byte, a Attrs) (string, error) {
 		return "", &fs.PathError{Op: "write", Path: w.join(name), Err: unix.EISDIR}
 	case old && st.Mode&unix.S_IFMT == unix.S_IFREG:
 		keep(&a, &st)
-		label = w.label(name, &st)
+		if label, err = w.label(name, &st); err != nil {
+			return "", err
+		}
 	case old && !a.ReplaceLink:
 		return "", &fs.PathError{Op: "write", Path: w.join(name), Err: fmt.Errorf("is a %s, not a regular file", kindOf(st.Mode))}
+	}
+	if label == nil { // a new file, or one without a label: the policy's
+		if label, err = f.labelFor(w.join(name), unix.S_IFREG); err != nil {
+			return "", &fs.PathError{Op: "label", Path: w.join(name), Err: err}
+		}
 	}
 	if a.Mode == 0 {
 		a.Mode = 0o644
@@ -134,19 +141,19 @@ func keep(a *Attrs, st *unix.Stat_t) {
 	}
 }
 
-// label reads the SELinux label of the regular file name, if any.
-func (w *walk) label(name string, st *unix.Stat_t) []byte {
+// label reads the SELinux label of the regular file name (never a link),
+// if it has one.
+func (w *walk) label(name string, st *unix.Stat_t) ([]byte, error) {
 	fd, err := w.openSame(name, st, unix.O_RDONLY)
 	if err != nil {
-		return nil
+		return nil, err
 	}
 	defer unix.Close(fd)
-	buf := make([]byte, 256)
-	n, err := unix.Fgetxattr(fd, "security.selinux", buf)
-	if err != nil || n <= 0 {
-		return nil
+	label, err := getLabel(fd)
+	if err != nil {
+		return nil, &fs.PathError{Op: "read SELinux label of", Path: w.join(name), Err: err}
 	}
-	return buf[:n]
+	return label, nil
 }
 
 // openSame opens name (never a link, never blocking) and checks that it is
@@ -200,7 +207,9 @@ func writeAll(f *os.File, data []byte, a Attrs, label []byte) error {
 		return err
 	}
 	if label != nil {
-		_ = unix.Fsetxattr(fd, "security.selinux", label, 0)
+		if err := setLabel(fd, label); err != nil {
+			return err
+		}
 	}
 	return f.Sync()
 }

@@ -44,8 +44,24 @@ so that a misspelt name fails already in check mode:
 Candidate) or ` + "`repoquery --upgrades`" + ` (the same command on DNF 4 and DNF 5,
 with a tab-separated ` + "`--queryformat`" + `, so no table or progress output is
 parsed; ` + "`yum list updates`" + ` on yum 3). Check never refreshes metadata:
-it judges against the package lists the host already has (dnf refreshes
-its own when they are older than ` + "`metadata_expire`" + `).
+it judges against the package lists the host already has (during apply,
+dnf refreshes its own when they are older than ` + "`metadata_expire`" + `;
+in check mode it does not, see below).
+
+**provision check writes nothing.** In check mode the repository queries
+leave the host exactly as it was: the RPM tools get a temp directory
+(removed afterwards) as ` + "`logdir`" + ` and ` + "`cachedir`" + `, the latter holding links
+to the repodata of the host's own cache (` + "`/var/cache/dnf`" + `,
+` + "`/var/cache/libdnf5`" + `), which they read with ` + "`-C`" + ` and
+` + "`skip_if_unavailable=False`" + `: the lists the host has, even expired,
+never refreshed, as apt's check reads its lists. When that fails (a
+repository with no cache yet), the query runs again with the temp cache
+alone and downloads fresh metadata into it, so the answer is still the
+repositories' own. Only ` + "`rpm -q`" + ` touches ` + "`/var/lib/rpm/rpmdb.sqlite-shm`" + `
+(and creates an empty ` + "`-wal`" + `): SQLite's index for every reader of the
+rpmdb; the database is unchanged. yum 3 (RHEL 7), whose cache has
+another layout, always downloads into the temp cache; its options and
+DNF 5's are taken from their documentation, not run here.
 
 **What Apply runs.** One transaction for all missing names:
 ` + "`apt-get install -y`" + ` (with ` + "`DEBIAN_FRONTEND=noninteractive`" + `, keeping the
@@ -102,7 +118,7 @@ const moduleExample = `
 // their latest version.
 type Package struct {
 	Names       []string `yaml:"names" required:"true" doc:"package names (a single name may be a string): name, name:arch (apt) or name.arch (RPM); no versions, globs, paths or groups"`
-	State       string   `yaml:"state" default:"present" doc:"present (installed), latest (installed and upgraded to the repositories' newest version) or absent (removed)"`
+	State       string   `yaml:"state" default:"present" enum:"present,latest,absent" doc:"present (installed), latest (installed and upgraded to the repositories' newest version) or absent (removed)"`
 	UpdateCache bool     `yaml:"update_cache" doc:"refresh package metadata before a transaction that installs or upgrades: apt-get update on apt, --refresh on dnf and dnf5"`
 
 	done result

@@ -2,9 +2,14 @@ package pkg
 
 import (
 	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/provision-tool/provision/tasks"
+	"github.com/provision-tool/provision/tasks/hostfs"
 )
 
 // rpmBackend drives RPM hosts: rpm -q for what is installed, and dnf, dnf5
@@ -140,14 +145,106 @@ func (b rpmBackend) repo(ctx context.Context, sys *tasks.System, missing, instal
 // upgrades, for the newest upgrade of each installed one. DNF 4 and DNF 5
 // share repoquery with a query format, so nothing meant for humans (tables,
 // progress) is parsed; yum 3 has no repoquery of its own and answers with
-// yum list.
+// yum list. In check mode (sys.CheckOnly) the query writes nothing on the
+// host: see readOnlyQuery.
 func (b rpmBackend) query(ctx context.Context, sys *tasks.System, upgrades bool, names []string) ([]rpmPkg, error) {
+	if sys.CheckOnly {
+		return b.readOnlyQuery(ctx, sys, upgrades, names)
+	}
+	return b.run(ctx, sys, upgrades, names, nil)
+}
+
+// readOnlyQuery runs the query so that the package manager leaves the host
+// as it was. Everything it would write goes to a temp dir, removed
+// afterwards: its logs (logdir), and its cachedir, where dnf keeps its
+// lock, expired_repos.json and the solv files it builds. That cachedir
+// links to the metadata of the host's own cache (mirrorCache), which it
+// reads with -C: not refreshed, even when expired, as apt's check reads
+// the lists it has. When that fails (no cache yet for some repository;
+// skip_if_unavailable is off for this try, so a repository without one is
+// an error, not a silently shorter answer), it asks again with the temp
+// cache alone, downloading fresh metadata there.
+func (b rpmBackend) readOnlyQuery(ctx context.Context, sys *tasks.System, upgrades bool, names []string) ([]rpmPkg, error) {
+	tmp, err := os.MkdirTemp("", "provision-"+b.tool+"-")
+	if err != nil {
+		return nil, fmt.Errorf("check %s without writing to the host: %w", b.tool, err)
+	}
+	defer os.RemoveAll(tmp)
+	cache := filepath.Join(tmp, "cache")
+	opts := []string{"--setopt=cachedir=" + cache, "--setopt=logdir=" + filepath.Join(tmp, "log")}
+	if err := os.Mkdir(cache, 0o700); err != nil {
+		return nil, err
+	}
+	if r := sys.Root; r == "" || r == "/" {
+		err = mirrorCache(sys.FS(), "/", systemCache[b.tool], cache, b.tool != "dnf5")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("check %s without writing to the host: %w", b.tool, err)
+	}
+	pkgs, err := b.run(ctx, sys, upgrades, names, append([]string{"-C", "--setopt=skip_if_unavailable=False"}, opts...))
+	if err == nil {
+		return pkgs, nil
+	}
+	sys.Logf().Debugf("%s from the host's metadata cache: %v; asking with a temp cache", b.tool, err)
+	if err := os.RemoveAll(cache); err != nil {
+		return nil, err
+	}
+	return b.run(ctx, sys, upgrades, names, opts)
+}
+
+// systemCache is where each tool keeps root's metadata cache (yum 3's
+// own, /var/cache/yum, has another layout: there the query downloads).
+var systemCache = map[string]string{"dnf": "/var/cache/dnf", "yum": "/var/cache/dnf", "dnf5": "/var/cache/libdnf5"}
+
+// repoCacheDir is the name of a repository's directory in a DNF cache:
+// the repository id, a dash and 16 hex digits.
+var repoCacheDir = regexp.MustCompile(`^[^/]+-[0-9a-f]{16}$`)
+
+// mirrorCache fills the cachedir dst with links to the repodata of the
+// repositories in the host's cache src (seen through fsys; root is where
+// fsys's Root is for the programs that follow the links). DNF reads
+// repodata with -C and never writes there; what it writes (solv files,
+// locks, expired_repos.json) lands in dst. With solv, DNF 4's solv files
+// at the top of its cache are linked too: it replaces a stale one by
+// renaming a new file over the link. Only when the agent sees the host's
+// files as DNF does (Root is /); otherwise the query downloads.
+func mirrorCache(fsys hostfs.FS, root, src, dst string, solv bool) error {
+	ents, err := fsys.ReadDir(src)
+	if err != nil {
+		return nil // no cache: -C fails and the query downloads
+	}
+	for _, e := range ents {
+		n := e.Name()
+		switch {
+		case e.IsDir() && repoCacheDir.MatchString(n):
+			rd := src + "/" + n + "/repodata"
+			if fi, err := fsys.Lstat(rd); err != nil || !fi.IsDir() {
+				continue
+			}
+			if err := os.Mkdir(filepath.Join(dst, n), 0o700); err != nil {
+				return err
+			}
+			if err := os.Symlink(filepath.Join(root, rd), filepath.Join(dst, n, "repodata")); err != nil {
+				return err
+			}
+		case solv && e.Type().IsRegular() && (strings.HasSuffix(n, ".solv") || strings.HasSuffix(n, ".solvx")):
+			if err := os.Symlink(filepath.Join(root, src, n), filepath.Join(dst, n)); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// run runs the query with the global options opts.
+func (b rpmBackend) run(ctx context.Context, sys *tasks.System, upgrades bool, names, opts []string) ([]rpmPkg, error) {
 	if b.tool == "yum" {
 		which := "available"
 		if upgrades {
 			which = "updates"
 		}
-		c := tasks.Cmd{Argv: append([]string{"yum", "-q", "list", which}, names...)}
+		argv := append(append([]string{"yum", "-q"}, opts...), "list", which)
+		c := tasks.Cmd{Argv: append(argv, names...)}
 		res, err := sys.Run(ctx, c)
 		if err != nil {
 			return nil, err
@@ -161,7 +258,7 @@ func (b rpmBackend) query(ctx context.Context, sys *tasks.System, upgrades bool,
 		}
 		return parseYumList(res.Stdout), nil
 	}
-	argv := []string{b.tool, "-q", "repoquery"}
+	argv := append(append([]string{b.tool, "-q"}, opts...), "repoquery")
 	if upgrades {
 		argv = append(argv, "--upgrades", "--latest-limit=1")
 	}

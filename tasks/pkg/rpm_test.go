@@ -1,7 +1,11 @@
 package pkg
 
 import (
+	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -254,5 +258,114 @@ podman.x86_64                          1.6.4-32.el7.centos             extras
 	}
 	if got := parseYumList(out); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %+v\nwant %+v", got, want)
+	}
+}
+
+// In check mode the repository queries write nothing on the host: logs go
+// to a temp dir, the host's metadata cache is read with -C (not refreshed),
+// and when it cannot answer (no cache yet) a temp cache is used; the temp
+// dir is gone afterwards. The plan is the same as a normal check's.
+func TestRPMCheckOnlyWritesNothing(t *testing.T) {
+	for _, tool := range rpmTools {
+		for _, cached := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/cached=%v", tool, cached), func(t *testing.T) {
+				sys, run, f := newRPM(t, tool,
+					map[string]string{"podman": "5.2.2-1.fc41"},
+					map[string]string{"podman": "5.2.3-1.fc41", "crun": "1.17-1.fc41"})
+				sys.CheckOnly = true
+				var temps []string
+				run.On(tool, func(c tasks.Cmd) tasks.Result {
+					var cacheOnly bool
+					for _, a := range c.Argv {
+						if d, ok := strings.CutPrefix(a, "--setopt=logdir="); ok {
+							temps = append(temps, d)
+							if _, err := os.Stat(filepath.Dir(d)); err != nil {
+								t.Errorf("%s: temp dir missing during the query: %v", a, err)
+							}
+						}
+						cacheOnly = cacheOnly || a == "-C"
+					}
+					if cacheOnly && !cached {
+						return tasks.Result{Stderr: "Error: Cache-only enabled but no cache for 'fedora'\n", ExitCode: 1}
+					}
+					return f.pm(c)
+				})
+				p, err := checkClean(t, sys, &Package{Names: []string{"podman", "crun"}, State: "latest"})
+				if err != nil {
+					t.Fatal(err)
+				}
+				wantChanges(t, p,
+					tasks.Change{Field: "package podman", Before: "5.2.2-1.fc41.noarch", After: "5.2.3-1.fc41.noarch"},
+					tasks.Change{Field: "package crun", After: "installed"},
+				)
+				got := run.Commands()
+				wantN := 3 // rpm -q, the existence query, the upgrade query
+				if !cached {
+					wantN = 5 // each query asked again with a temp cache
+				}
+				if len(got) != wantN {
+					t.Fatalf("commands: %q", got)
+				}
+				for _, c := range got[1:] {
+					tmp := regexp.MustCompile(`--setopt=logdir=(\S+)/log `).FindStringSubmatch(c)
+					switch {
+					case tmp == nil:
+						t.Errorf("no logdir in a temp dir: %s", c)
+					case !strings.Contains(c, " --setopt=cachedir="+tmp[1]+"/cache "):
+						t.Errorf("no cachedir in the temp dir: %s", c)
+					case strings.Contains(c, " -C "):
+						if !strings.Contains(c, "--setopt=skip_if_unavailable=False") {
+							t.Errorf("cache-only query without skip_if_unavailable=False: %s", c)
+						}
+					case cached:
+						t.Errorf("asked again though the cache answered: %s", c)
+					}
+				}
+				for _, d := range temps {
+					if _, err := os.Stat(filepath.Dir(d)); !os.IsNotExist(err) {
+						t.Errorf("temp dir %s left behind (%v)", filepath.Dir(d), err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// The temp cachedir links to the repodata of the host's cache (and DNF 4's
+// solv files), nothing else: no packages, no link followed in the cache.
+func TestMirrorCache(t *testing.T) {
+	sys, _ := taskstest.New(t)
+	for _, f := range []string{
+		"/var/cache/dnf/fedora-0123456789abcdef/repodata/repomd.xml",
+		"/var/cache/dnf/fedora-0123456789abcdef/packages/big.rpm",
+		"/var/cache/dnf/fedora.solv", "/var/cache/dnf/fedora-filenames.solvx",
+		"/var/cache/dnf/expired_repos.json", "/var/cache/dnf/notarepo/repodata/x",
+		"/etc/secret",
+	} {
+		taskstest.WriteFile(t, sys, f, "x")
+	}
+	if err := os.Symlink("/etc", taskstest.HostPath(sys, "/var/cache/dnf/evil-0123456789abcdef")); err != nil {
+		t.Fatal(err)
+	}
+	dst := t.TempDir()
+	if err := mirrorCache(sys.FS(), sys.Root, "/var/cache/dnf", dst, true); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	filepath.WalkDir(dst, func(p string, d os.DirEntry, err error) error {
+		if p != dst {
+			l, _ := os.Readlink(p)
+			got = append(got, strings.TrimPrefix(p, dst)+" -> "+strings.TrimPrefix(l, sys.Root))
+		}
+		return nil
+	})
+	want := []string{
+		"/fedora-0123456789abcdef -> ",
+		"/fedora-0123456789abcdef/repodata -> /var/cache/dnf/fedora-0123456789abcdef/repodata",
+		"/fedora-filenames.solvx -> /var/cache/dnf/fedora-filenames.solvx",
+		"/fedora.solv -> /var/cache/dnf/fedora.solv",
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("mirror:\n got %q\nwant %q", got, want)
 	}
 }

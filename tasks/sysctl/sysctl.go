@@ -26,7 +26,7 @@ type Sysctl struct {
 	Name      string `yaml:"name" required:"true" doc:"the parameter, dotted (user.max_user_namespaces)"`
 	Value     string `yaml:"value" doc:"the value; required when state is present"`
 	File      string `yaml:"file" default:"/etc/sysctl.d/90-provision.conf" doc:"where to persist it: a .conf file in /etc/sysctl.d, or /etc/sysctl.conf"`
-	State     string `yaml:"state" default:"present" doc:"present or absent (removes the line from file; the running value is left alone)"`
+	State     string `yaml:"state" default:"present" enum:"present,absent" doc:"present or absent (removes the line from file; the running value is left alone)"`
 	ApplyLive *bool  `yaml:"apply_live" default:"true" doc:"also set the running kernel's value through /proc/sys"`
 }
 

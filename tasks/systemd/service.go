@@ -99,10 +99,10 @@ read with go-systemd's unit parser) in /etc/systemd/system (or the user's
 // Service is the wanted state of one systemd unit.
 type Service struct {
 	Name    string `yaml:"name" required:"true" doc:"the unit: nginx (nginx.service), web.socket, or a Quadlet file such as web.container for the service generated from it"`
-	State   string `yaml:"state" doc:"started, stopped, restarted or reloaded; unset leaves the unit running or not (restarted and reloaded are actions, for handlers)"`
+	State   string `yaml:"state" enum:"started,stopped,restarted,reloaded" doc:"started, stopped, restarted or reloaded; unset leaves the unit running or not (restarted and reloaded are actions, for handlers)"`
 	Enabled *bool  `yaml:"enabled" doc:"start at boot (true) or not (false); unset leaves it"`
 	Masked  *bool  `yaml:"masked" doc:"mask (true) or unmask (false) the unit; unset leaves it"`
-	Scope   string `yaml:"scope" default:"system" doc:"system, or user for the manager of user"`
+	Scope   string `yaml:"scope" default:"system" enum:"system,user" doc:"system, or user for the manager of user"`
 	User    string `yaml:"user" doc:"the user whose manager to use, with scope: user"`
 }
 

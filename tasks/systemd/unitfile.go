@@ -80,10 +80,10 @@ type Unit struct {
 	Content *string `yaml:"content" doc:"the file's text"`
 	Src     string  `yaml:"src" doc:"a template file on the controller, relative to the playbook's directory or absolute, rendered with the play's variables"`
 	Path    string  `yaml:"path" doc:"write here instead of the default location (an absolute path)"`
-	Scope   string  `yaml:"scope" default:"system" doc:"system, or user for the user's own units"`
+	Scope   string  `yaml:"scope" default:"system" enum:"system,user" doc:"system, or user for the user's own units"`
 	User    string  `yaml:"user" doc:"the user whose unit it is, with scope: user"`
 	Mode    string  `yaml:"mode" default:"0644" doc:"octal file mode"`
-	State   string  `yaml:"state" default:"present" doc:"present, or absent to remove the file"`
+	State   string  `yaml:"state" default:"present" enum:"present,absent" doc:"present, or absent to remove the file"`
 }
 
 // Validate implements tasks.Validator.

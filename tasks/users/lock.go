@@ -15,6 +15,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/provision-tool/provision/diag"
 	"github.com/provision-tool/provision/tasks"
 )
 
@@ -217,7 +218,7 @@ func RemoveStaleLocks(sys *tasks.System) error {
 			}
 		}
 	}
-	return errors.Join(errs...)
+	return diag.Join(errs...)
 }
 
 // staleLock reports whether name is base's lock or PID file, of a process

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
-
 	"github.com/provision-tool/provision/facts"
 	"github.com/provision-tool/provision/tasks"
 )
@@ -60,8 +58,10 @@ a dead process is removed; a live one fails the task), reads the files
 again under the lock and recomputes, and writes each changed file
 atomically, keeping the old one as /etc/subuid- (/etc/subgid-), its owner,
 mode and SELinux label. Missing files are created 0644 root:root (Debian
-may not ship them). Untouched lines, comments and blank lines are kept
-byte for byte, in order; a new line goes at the end.
+may not ship them), with the SELinux label the host's policy gives them,
+as every file provision writes (docs/security.md). Untouched lines,
+comments and blank lines are kept byte for byte, in order; a new line
+goes at the end.
 
 **Caveats.** Other users' lines are never changed. A malformed line, an
 overlap between other owners or another owner's range containing an ID in
@@ -357,23 +357,19 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-const selinuxXattr = "security.selinux"
-
 // writeSubidFile replaces path atomically, keeping the old file as
 // "path-" with its owner, mode and times (as shadow's create_backup
-// does) and the old SELinux label on the new file. A new file is 0644
-// root:root.
+// does); the new file keeps the old one's owner, mode and SELinux label
+// (tasks/hostfs). A new file is 0644 root:root.
 func writeSubidFile(sys *tasks.System, path string, data []byte, exists bool) error {
 	hp := sys.MustPath(path)
 	attrs := tasks.FileAttrs{Mode: 0o644, UID: 0, GID: 0}
 	var oldTime time.Time
-	var label []byte
 	if exists {
 		attrs = tasks.KeepOwner
 		if st, err := os.Stat(hp); err == nil {
 			oldTime = st.ModTime()
 		}
-		label = getLabel(hp)
 	}
 	backup := ""
 	if exists {
@@ -385,23 +381,7 @@ func writeSubidFile(sys *tasks.System, path string, data []byte, exists bool) er
 	if backup != "" && !oldTime.IsZero() {
 		_ = os.Chtimes(sys.MustPath(backup), oldTime, oldTime)
 	}
-	if label != nil {
-		if cur := getLabel(hp); string(cur) != string(label) {
-			if err := unix.Lsetxattr(hp, selinuxXattr, label, 0); err != nil {
-				return fmt.Errorf("restore SELinux label of %s: %w", path, err)
-			}
-		}
-	}
 	return nil
-}
-
-func getLabel(hp string) []byte {
-	buf := make([]byte, 256)
-	n, err := unix.Lgetxattr(hp, selinuxXattr, buf)
-	if err != nil || n <= 0 {
-		return nil
-	}
-	return buf[:n]
 }
 
 // fileInput is everything the plan of one file depends on.

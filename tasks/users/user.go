@@ -21,7 +21,7 @@ import (
 // useradd, usermod and userdel.
 type User struct {
 	Name       string   `yaml:"name" required:"true" doc:"login name"`
-	State      string   `yaml:"state" default:"present" doc:"present or absent"`
+	State      string   `yaml:"state" default:"present" enum:"present,absent" doc:"present or absent"`
 	UID        *int64   `yaml:"uid" doc:"numeric user ID; unset: useradd picks one for a new user, an existing user keeps theirs"`
 	Home       string   `yaml:"home" doc:"home directory; unset: /home/NAME for a new user, an existing user keeps theirs"`
 	Shell      string   `yaml:"shell" doc:"login shell; unset: useradd's default for a new user, an existing user keeps theirs"`
