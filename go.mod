@@ -16,6 +16,8 @@ require (
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/sirupsen/logrus v1.10.2
 	github.com/spf13/pflag v1.0.10
+	go.podman.io/image/v5 v5.39.4
+	go.podman.io/storage v1.62.3
 	golang.org/x/sys v0.50.0
 	golang.org/x/term v0.48.0
 	gopkg.in/yaml.v3 v3.0.1
@@ -23,7 +25,15 @@ require (
 
 require (
 	cyphar.com/go-pathrs v0.2.5 // indirect
+	github.com/docker/go-units v0.5.0 // indirect
 	github.com/hashicorp/errwrap v1.0.0 // indirect
-	golang.org/x/text v0.14.0 // indirect
+	github.com/kr/text v0.2.0 // indirect
+	github.com/moby/sys/capability v0.4.0 // indirect
+	github.com/moby/sys/mountinfo v0.7.2 // indirect
+	github.com/moby/sys/user v0.4.0 // indirect
+	github.com/opencontainers/go-digest v1.0.0 // indirect
+	github.com/opencontainers/image-spec v1.1.1 // indirect
+	github.com/opencontainers/runtime-spec v1.2.1 // indirect
+	golang.org/x/text v0.30.0 // indirect
 	golang.org/x/tools v0.39.0 // indirect
 )

@@ -89,7 +89,7 @@ func TestSetuidPodman(t *testing.T) {
 		"run as bob it runs rootful, so it cannot show bob's view\n/home/bob/.local/share/containers/storage/vfs-images exists: vfs is remembered",
 		"vfs: very slow", "task: storage: {driver: overlay}", "as bob: podman system reset")
 	want(t, result(t, rep, 12, "alice"), Skip, "/usr/bin/podman is setuid root (check 2)", "")
-	want(t, result(t, rep, 15, "alice"), Fail, "checked the registries files only", "mixing sysregistry v1/v2 is not supported")
+	want(t, result(t, rep, 15, "alice"), Fail, "checked the registries and storage files only", "mixing sysregistry v1/v2 is not supported")
 }
 
 func TestNewuidmapMissing(t *testing.T) {

@@ -509,15 +509,16 @@ func checkStorageLocation(ctx context.Context, e *env, s *subject) outcome {
 // user; without podman the registries files are checked directly.
 func checkConfigParse(ctx context.Context, e *env, s *subject) outcome {
 	rc := e.registriesConfig(s)
+	sc := e.storageConf(s)
 	if e.podman() == "" {
-		if len(rc.errors) > 0 {
-			return registriesOutcome(rc, "podman is not installed; checked the registries files only: ")
+		if len(rc.errors) > 0 || sc.err != nil {
+			return configFilesOutcome(rc, sc, "podman is not installed; checked the registries and storage files only: ")
 		}
-		return skip("podman is not installed (check 1); the registries files parse")
+		return skip("podman is not installed (check 1); the registries and storage files load")
 	}
 	if o, ok := e.needPodman(ctx, s); !ok {
-		if len(rc.errors) > 0 {
-			return registriesOutcome(rc, o.found+"; checked the registries files only: ")
+		if len(rc.errors) > 0 || sc.err != nil {
+			return configFilesOutcome(rc, sc, o.found+"; checked the registries and storage files only: ")
 		}
 		return o
 	}

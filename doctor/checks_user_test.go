@@ -300,7 +300,7 @@ func TestRegistriesFilesWithoutPodman(t *testing.T) {
 	h.write("/etc/containers/registries.conf.d/10-old.conf", "[registries.search]\nregistries = ['docker.io']\n")
 	rep := h.doctor(Options{Checks: []int{15}})
 	want(t, result(t, rep, 15, ""), Fail,
-		`podman is not installed; checked the registries files only: loading drop-in registries configuration "/etc/containers/registries.conf.d/10-old.conf": registry must be in v2 format but is in v1`,
+		`podman is not installed; checked the registries and storage files only: loading drop-in registries configuration "/etc/containers/registries.conf.d/10-old.conf": registry must be in v2 format but is in v1`,
 		"registry must be in v2 format but is in v1",
 		"delete /etc/containers/registries.conf.d/10-old.conf (a v1 drop-in)", "registries: {unqualified_search_registries: [docker.io]}")
 
@@ -308,7 +308,7 @@ func TestRegistriesFilesWithoutPodman(t *testing.T) {
 	h.remove("/etc/containers/registries.conf.d/10-old.conf")
 	h.write("/etc/containers/registries.conf", "[registries.search]\nregistries = ['docker.io']\n")
 	rep = h.doctor(Options{Checks: []int{15, 17}})
-	want(t, result(t, rep, 15, ""), Skip, "podman is not installed (check 1); the registries files parse", "")
+	want(t, result(t, rep, 15, ""), Skip, "podman is not installed (check 1); the registries and storage files load", "")
 	want(t, result(t, rep, 17, "alice"), Pass, "unqualified-search registries: docker.io (the registries files)", "")
 	h.write("/home/alice/.config/containers/registries.conf", "unqualified-search-registries = [\n")
 	rep = h.doctor(Options{Checks: []int{15}})

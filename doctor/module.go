@@ -52,6 +52,19 @@ podman yet) are skipped and do not fail the task. When building an image
 4, 6, 7, 8, 16); the others would judge the build machine's kernel or need
 a session, and a warning names them: run ` + "`provision doctor`" + ` after boot.
 
+**Config files as podman reads them.** The registries files (the user's
+~/.config/containers/registries.conf or the system one, then the system and
+the user's registries.conf.d drop-ins in podman's order) are loaded with
+containers/image's own loader, and storage.conf (the user's file, else
+/etc/containers/storage.conf, else /usr/share/containers/storage.conf) is
+decoded into containers/storage's own configuration type, both from files
+read inside the host root; see docs/architecture.md. So check 15 without
+podman refuses exactly the files podman refuses, with podman's message, and
+checks 12, 17 and the first-run hazard use the search registries,
+short-name mode, driver and graphroot podman computes (for a rootless user:
+the system driver only when rootless-capable, rootless_storage_path
+expanded).
+
 **Apply** does nothing; it is never called, since the plan is empty.
 
 The smoke test (check 20) starts a container as each user and pulls the

@@ -1,20 +1,19 @@
 package doctor
 
 import (
+	"errors"
 	"fmt"
-	"path"
-	"sort"
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/provision-tool/provision/tasks/containers/podmanconf"
 )
 
-const systemRegistries = "/etc/containers/registries.conf"
-
-// regConfig is the registries.conf configuration one user gets, read the
-// way containers/image reads it (domain.md §2.3): the per-user main file
-// replaces the system one; drop-ins follow in name order, system ones only
-// with the system main file.
+// regConfig is the registries.conf configuration one user gets, read with
+// podman's own loader (tasks/containers/podmanconf, domain.md §2.3): the
+// per-user main file replaces the system one; drop-ins follow in name
+// order, system ones only with the system main file.
 type regConfig struct {
 	main   string   // the main file in effect (it may not exist)
 	files  []string // files that exist and were read
@@ -26,7 +25,9 @@ type regConfig struct {
 // regError is a file podman refuses to load, with podman's message.
 type regError struct {
 	path   string
+	line   int // of a TOML error; 0 when podman names none
 	msg    string
+	toml   bool // a TOML syntax or type error
 	dropIn bool
 	v1     v1Lists
 }
@@ -37,82 +38,34 @@ type v1Lists struct {
 	present                 bool
 }
 
-var v2Keys = []string{"unqualified-search-registries", "registry", "short-name-mode", "aliases", "credential-helpers"}
-
 // registriesConfig reads the registries configuration of s.
 func (e *env) registriesConfig(s *subject) *regConfig {
-	rc := &regConfig{main: systemRegistries}
-	userDir := path.Join(s.user.Home, ".config/containers")
-	userMain := path.Join(userDir, "registries.conf")
-	dirs := []string{"/etc/containers/registries.conf.d", path.Join(userDir, "registries.conf.d")}
-	if e.sys.Exists(userMain) {
-		rc.main = userMain
-		dirs = dirs[1:]
+	main, files, err := podmanconf.RegistriesFiles(e.sys, s.user.Home)
+	rc := &regConfig{main: main}
+	if err != nil {
+		rc.errors = append(rc.errors, regError{msg: err.Error()})
+		return rc
 	}
-	rc.load(e, rc.main, false)
-	for _, d := range dirs {
-		entries, err := e.sys.ReadDir(d)
-		if err != nil {
-			continue
+	for _, f := range files {
+		rc.files = append(rc.files, f.Path)
+	}
+	if cfg, err := podmanconf.LoadRegistries(files); err == nil {
+		rc.search, rc.mode = cfg.Search, cfg.ShortNameMode
+		return rc
+	}
+	data := map[string][]byte{}
+	for _, f := range files {
+		data[f.Path] = f.Data
+	}
+	for _, le := range podmanconf.RefusedFiles(files) {
+		re := regError{path: le.Path, line: le.Line, msg: le.Msg, dropIn: le.DropIn, toml: strings.Contains(le.Msg, "toml:")}
+		var doc map[string]any
+		if _, err := toml.Decode(string(data[le.Path]), &doc); err == nil {
+			re.v1 = v1Tables(doc)
 		}
-		var names []string
-		for _, ent := range entries {
-			if !ent.IsDir() && strings.HasSuffix(ent.Name(), ".conf") {
-				names = append(names, ent.Name())
-			}
-		}
-		sort.Strings(names)
-		for _, n := range names {
-			rc.load(e, path.Join(d, n), true)
-		}
+		rc.errors = append(rc.errors, re)
 	}
 	return rc
-}
-
-func (rc *regConfig) load(e *env, p string, dropIn bool) {
-	data, ok, err := e.sys.ReadFileIfExists(p)
-	if err != nil || !ok {
-		return
-	}
-	rc.files = append(rc.files, p)
-	prefix := fmt.Sprintf("loading registries configuration %q: ", p)
-	if dropIn {
-		prefix = fmt.Sprintf("loading drop-in registries configuration %q: ", p)
-	}
-	var doc map[string]any
-	if _, err := toml.Decode(string(data), &doc); err != nil {
-		rc.errors = append(rc.errors, regError{path: p, msg: prefix + err.Error(), dropIn: dropIn})
-		return
-	}
-	v1 := v1Tables(doc)
-	v2 := false
-	for _, k := range v2Keys {
-		if _, ok := doc[k]; ok {
-			v2 = true
-		}
-	}
-	switch {
-	case v1.present && dropIn:
-		rc.errors = append(rc.errors, regError{path: p, msg: prefix + "registry must be in v2 format but is in v1", dropIn: true, v1: v1})
-		return
-	case v1.present && v2:
-		rc.errors = append(rc.errors, regError{path: p, msg: prefix + "mixing sysregistry v1/v2 is not supported", v1: v1})
-		return
-	case v1.present:
-		rc.search = v1.search
-		return
-	}
-	if l, ok := doc["unqualified-search-registries"].([]any); ok {
-		rc.search = nil
-		for _, x := range l {
-			if s, ok := x.(string); ok {
-				rc.search = append(rc.search, s)
-			}
-		}
-	}
-	if m, ok := doc["short-name-mode"].(string); ok {
-		rc.mode = m
-	}
 }
 
 // v1Tables reads [registries.search], [registries.insecure] and
@@ -154,8 +107,15 @@ func registriesOutcome(rc *regConfig, prefix string) outcome {
 	for _, re := range rc.errors {
 		found = append(found, re.msg)
 		symptoms = append(symptoms, "Error: getting registries: "+re.msg)
-		if !re.v1.present {
+		switch {
+		case re.toml && re.line > 0:
+			fx = append(fx, note(fmt.Sprintf("correct the TOML syntax of %s (line %d)", re.path, re.line)))
+			continue
+		case re.toml || re.path == "":
 			fx = append(fx, note("correct the TOML syntax of "+re.path))
+			continue
+		case !re.v1.present:
+			fx = append(fx, note("correct the value podman names in "+re.path))
 			continue
 		}
 		what := "delete the v1 tables [registries.search], [registries.insecure] and [registries.block] from " + re.path
@@ -171,6 +131,32 @@ func registriesOutcome(rc *regConfig, prefix string) outcome {
 		}
 	}
 	return outcome{status: Fail, found: prefix + strings.Join(found, "\n"), symptom: strings.Join(uniq(symptoms), "\n"), fix: fx}
+}
+
+// configFilesOutcome is registriesOutcome with the storage.conf podman
+// refuses, if any, added.
+func configFilesOutcome(rc *regConfig, sc storageConf, prefix string) outcome {
+	if sc.err == nil {
+		return registriesOutcome(rc, prefix)
+	}
+	o := outcome{status: Fail, found: prefix}
+	if len(rc.errors) > 0 {
+		o = registriesOutcome(rc, prefix)
+		o.found += "\n"
+		o.symptom += "\n"
+	}
+	o.found += sc.err.Error()
+	what := "correct " + sc.file + "; podman reads it with containers/storage and stops at this error"
+	if sc.file == "" {
+		what = "make the storage.conf named above readable"
+	} else {
+		var le *podmanconf.LoadError
+		if errors.As(sc.err, &le) {
+			o.symptom += fmt.Sprintf("Failed to read %s %s", le.Path, le.Msg)
+		}
+	}
+	o.fix = append(o.fix, note(what))
+	return o
 }
 
 // v1AsTask turns v1 lists into the registries task that says the same.

@@ -2,70 +2,65 @@ package doctor
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"path"
-	"strconv"
 	"strings"
 
-	"github.com/BurntSushi/toml"
+	"github.com/provision-tool/provision/tasks/containers/podmanconf"
 )
 
-// storageConf is what doctor needs from the storage.conf in effect for a
-// subject (domain.md §3.1): a rootless user's
-// ~/.config/containers/storage.conf replaces the system file, and
-// /etc/containers/storage.conf replaces /usr/share/containers/storage.conf.
+// storageConf is the storage configuration podman uses for a subject,
+// computed as containers/storage does (tasks/containers/podmanconf,
+// domain.md §3.1): a rootless user's ~/.config/containers/storage.conf
+// replaces the system file, /etc/containers/storage.conf replaces
+// /usr/share/containers/storage.conf, and a rootless user without a file
+// of their own takes only the driver and rootless_storage_path of the
+// system file.
 type storageConf struct {
-	file                string // "" when none exists
-	driver              string
-	graphroot           string
-	rootlessStoragePath string
-	err                 error
+	file string // the file in effect; "" when none exists
+	eff  *podmanconf.Storage
+	err  error // a file podman refuses (a *podmanconf.LoadError) or cannot be read
 }
 
 func (e *env) storageConf(s *subject) storageConf {
-	files := []string{"/etc/containers/storage.conf", "/usr/share/containers/storage.conf"}
+	var u *podmanconf.User
 	if !s.root() {
-		files = append([]string{path.Join(s.user.Home, ".config/containers/storage.conf")}, files...)
+		u = &podmanconf.User{Name: s.user.Name, UID: s.user.UID, Home: s.user.Home}
 	}
-	for _, f := range files {
-		data, ok, err := e.sys.ReadFileIfExists(f)
-		if err != nil {
-			return storageConf{file: f, err: err}
+	eff, err := podmanconf.EffectiveStorage(e.sys, u)
+	if err != nil {
+		sc := storageConf{err: err}
+		var le *podmanconf.LoadError
+		if errors.As(err, &le) {
+			sc.file = le.Path
 		}
-		if !ok {
-			continue
-		}
-		var doc struct {
-			Storage struct {
-				Driver              string `toml:"driver"`
-				Graphroot           string `toml:"graphroot"`
-				RootlessStoragePath string `toml:"rootless_storage_path"`
-			} `toml:"storage"`
-		}
-		if _, err := toml.Decode(string(data), &doc); err != nil {
-			return storageConf{file: f, err: err}
-		}
-		return storageConf{file: f, driver: doc.Storage.Driver, graphroot: doc.Storage.Graphroot, rootlessStoragePath: doc.Storage.RootlessStoragePath}
+		return sc
 	}
-	return storageConf{}
+	sc := storageConf{eff: eff}
+	if len(eff.Files) > 0 {
+		sc.file = eff.Files[len(eff.Files)-1]
+	}
+	return sc
+}
+
+// driver is the driver the configuration names; "" when podman picks.
+func (sc storageConf) driver() string {
+	if sc.eff == nil {
+		return ""
+	}
+	return sc.eff.Driver
 }
 
 // defaultGraphRoot is where s's storage lives without asking podman:
 // root's graphroot, a user's own graphroot, rootless_storage_path
 // ($HOME, $USER, $UID expanded) or ~/.local/share/containers/storage.
 func (e *env) defaultGraphRoot(s *subject) string {
-	sc := e.storageConf(s)
-	userFile := !s.root() && strings.HasPrefix(sc.file, s.user.Home+"/")
-	switch {
-	case s.root() && sc.graphroot != "":
-		return sc.graphroot
-	case s.root():
-		return "/var/lib/containers/storage"
-	case userFile && sc.graphroot != "":
-		return sc.graphroot
-	case sc.rootlessStoragePath != "":
-		r := strings.NewReplacer("$HOME", s.user.Home, "$USER", s.user.Name, "$UID", strconv.FormatInt(s.user.UID, 10))
-		return r.Replace(sc.rootlessStoragePath)
+	if sc := e.storageConf(s); sc.eff != nil {
+		return sc.eff.GraphRoot
+	}
+	if s.root() {
+		return podmanconf.DefaultGraphRoot
 	}
 	return path.Join(s.user.Home, ".local/share/containers/storage")
 }
@@ -115,7 +110,7 @@ func (e *env) firstRunHazard(ctx context.Context, s *subject) *hazard {
 		return nil
 	}
 	h := &hazard{graphRoot: gr, root: s.root()}
-	if e.storageConf(s).driver == "" {
+	if e.storageConf(s).driver() == "" {
 		h.noDriver = true
 	}
 	// podman 5 never picks CNI: without netavark it fails (check 18).

@@ -303,7 +303,7 @@ func testDoctorBrokenHostThenFixed(t *testing.T, kind testhost.Kind) {
 		{15, "", doctor.Fail, nil, nil, doctorTaskFix("registries", map[string]any{"unqualified_search_registries": []string{"docker.io"}})},
 	}
 	for _, u := range doctorUsers {
-		wants = append(wants, want{15, u, doctor.Fail, []string{"checked the registries files only", "mixing sysregistry v1/v2 is not supported"}, nil, nil})
+		wants = append(wants, want{15, u, doctor.Fail, []string{"checked the registries and storage files only", "mixing sysregistry v1/v2 is not supported"}, nil, nil})
 	}
 	for _, w := range wants {
 		r := before.result(t, w.id, w.user)

@@ -3,7 +3,9 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -67,6 +69,7 @@ func TestRootlessPodman(t *testing.T) {
 			}
 			t.Run("result", func(t *testing.T) { verifyRootless(t, h) })
 			t.Run("drift", func(t *testing.T) { testDrift(t, st, h, book) })
+			t.Run("registries as podman reads them", func(t *testing.T) { testRegistriesLikePodman(t, st, h, book) })
 			t.Run("rootless", func(t *testing.T) {
 				for _, u := range []string{"alice", "bob"} {
 					t.Run(u, func(t *testing.T) { rootlessAs(t, h, u) })
@@ -357,5 +360,67 @@ func expectMap(t *testing.T, got, what, id string, sub []string) {
 	}
 	if strings.Join(norm, "\n") != strings.Join(want, "\n") {
 		t.Errorf("%s:\n%s\nwant\n%s", what, got, strings.Join(want, "\n"))
+	}
+}
+
+// testRegistriesLikePodman puts drop-ins beside the example's on a host
+// with the real podman: one that sorts after it and overrides its search
+// registries and short-name mode (the registries task warns, naming the
+// file and the values podman then uses, and podman info shows those), and
+// one with a value podman refuses (check fails with the message podman
+// info fails with).
+func testRegistriesLikePodman(t *testing.T, st *stageLog, h *testhost.Host, book string) {
+	const later, bad = "/etc/containers/registries.conf.d/99-local.conf", "/etc/containers/registries.conf.d/98-bad.conf"
+	defer h.SSH(t, "rm -f "+later+" "+bad)
+	if err := h.WriteFile(later, []byte("unqualified-search-registries = [\"registry.example.com\"]\nshort-name-mode = \"enforcing\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := runBook(t, st, h, 0, "check (a later drop-in overrides ours)", "check", book)
+	c.expectChanged(t)
+	var warnings []string
+	for _, e := range c.results() {
+		if e.Task == taskRegistries {
+			warnings = e.Warnings
+		}
+	}
+	for _, want := range []string{
+		dropIn + `: unqualified-search-registries is overridden by ` + later + `; podman uses ["registry.example.com"] (from ` + later + `)`,
+		dropIn + `: short-name-mode is overridden by ` + later + `; podman uses "enforcing"`,
+	} {
+		if !slices.ContainsFunc(warnings, func(w string) bool { return strings.HasPrefix(w, want) }) {
+			c.errorf(t, "the registries task's warnings %q lack %q", warnings, want)
+		}
+	}
+	var info struct {
+		Registries struct {
+			Search []string `json:"search"`
+		} `json:"registries"`
+	}
+	if err := json.Unmarshal([]byte(h.SSH(t, "podman info --format json")), &info); err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(info.Registries.Search, ","); got != "registry.example.com" {
+		t.Errorf("podman info: search registries %q, want registry.example.com as the warning says", got)
+	}
+
+	if err := h.WriteFile(bad, []byte("short-name-mode = \"strict\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := h.SSHExpect(t, "root", 125, "podman info")
+	podmanMsg := strings.TrimSpace(r.Stderr)
+	t.Logf("podman info with %s: %s", bad, podmanMsg)
+	f := runBookCode(t, st, h, "check (a drop-in podman refuses)", "check", book)
+	if f.res.Code != 1 {
+		f.errorf(t, "check with %s: exit %d, want 1", bad, f.res.Code)
+	}
+	var taskErr string
+	for _, e := range f.results() {
+		if e.Task == taskRegistries {
+			taskErr = e.Error
+		}
+	}
+	msg := `loading drop-in registries configuration "` + bad + `": invalid short-name mode`
+	if !strings.Contains(podmanMsg, msg) || !strings.Contains(taskErr, msg) || !strings.Contains(taskErr, "strict") {
+		f.errorf(t, "podman says %q; the registries task says %q; both should say %q", podmanMsg, taskErr, msg)
 	}
 }

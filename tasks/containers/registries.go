@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -20,6 +21,7 @@ import (
 
 	"github.com/provision-tool/provision/diag"
 	"github.com/provision-tool/provision/tasks"
+	"github.com/provision-tool/provision/tasks/containers/podmanconf"
 )
 
 // ManagedHeader is the first line of every file this package renders whole.
@@ -69,26 +71,45 @@ host[:port] (no http:// or https://), a wildcard prefix must look like
 *.example.com, a registry needs a location unless its prefix is a wildcard,
 every mirror needs a location, and one location cannot be both insecure and
 secure (or blocked and not blocked). Aliases map short names (no registry
-part, no tag) to fully-qualified names without tag or digest.
+part, no tag) to fully-qualified names without tag or digest. Then the
+rendered drop-in is loaded with podman's own loader, which has the last
+word: what it refuses is a bad argument ("podman would refuse the drop-in:
+...").
 
 Check renders the file and compares it byte for byte with the one on disk
 (the change carries the path, so --diff shows a unified diff), together with
-mode 0644 and owner root:root. It also reads the main registries.conf beside
-the drop-in directory and every other *.conf drop-in there, and fails the
-task when podman itself would fail to load them: a main file that mixes v1
-and v2 keys ("mixing sysregistry v1/v2 is not supported", even when the v1
-arrays are empty) or a drop-in in the v1 format ("registry must be in v2
-format but is in v1"). A main file that is only v1 still works, with a
-warning that the format is deprecated.
+mode 0644 and owner root:root. It then loads the main registries.conf beside
+the drop-in directory and every *.conf drop-in there, with this task's file
+as it will be written, through the loader podman itself links
+(containers/image's sysregistriesv2, the release podman 5 uses), and fails
+the task when podman would refuse a file, with podman's message and the
+position of TOML errors: a main file that mixes v1 and v2 keys ("mixing
+sysregistry v1/v2 is not supported", even when the v1 arrays are empty), a
+drop-in in the v1 format ("registry must be in v2 format but is in v1"), a
+short-name-mode, search registry, prefix, mirror or alias podman rejects. A
+main file that is only v1 still works, with a warning that the format is
+deprecated.
+
+Podman merges the drop-ins in file name order and a later file wins: a
+[[registry]] with the same prefix replaces the whole entry,
+unqualified-search-registries and short-name-mode replace earlier values
+when set (an empty list too), an alias is replaced or erased (""). Check
+warns, per setting of this task's drop-in, when a file read after it (say
+99-local.conf) changes what podman uses, naming that file and the
+effective value, for example: "... short-name-mode is overridden by
+/etc/containers/registries.conf.d/99-local.conf; podman uses "disabled"".
+The task still converges its own file; the warning, in the report and in
+the JSON event's warnings, says the setting does not take effect until
+the later file is changed. A later file that says the same is not
+reported.
 
 Apply creates the directory (0755) when missing and writes the file
 atomically.
 
-Drop-ins are read in file name order and later files win: a [[registry]]
-replaces an earlier one with the same prefix, unqualified-search-registries
-and short-name-mode replace earlier values when set. A per-user
-~/.config/containers/registries.conf replaces the system file and its
-drop-ins entirely for that user.`,
+A per-user ~/.config/containers/registries.conf replaces the system file
+and its drop-ins entirely for that user, and a user's
+~/.config/containers/registries.conf.d drop-ins come after the system ones;
+the task does not read users' files (doctor check 16 and 17 do).`,
 		Example: `- name: search registries and a mirror for Docker Hub
   registries:
     unqualified_search_registries: [registry.fedoraproject.org, docker.io]
@@ -178,7 +199,37 @@ func (r *Registries) Validate() error {
 			}
 		}
 	}
-	return nil
+	return r.validateWithPodman()
+}
+
+// validateWithPodman loads the drop-in the arguments render with podman's
+// own loader: the checks above name the argument, this one is the
+// authority (it refuses, say, a search registry "[::1]:5000" that the
+// grammar above lets through).
+func (r *Registries) validateWithPodman() error {
+	content, err := r.Render()
+	if err != nil {
+		return err
+	}
+	_, err = podmanconf.LoadRegistries([]podmanconf.File{{Path: r.Path, Data: content, DropIn: true}})
+	if err == nil {
+		return nil
+	}
+	msg := err.Error()
+	var le *podmanconf.LoadError
+	if errors.As(err, &le) {
+		msg = le.Msg
+	}
+	arg := "registries"
+	switch {
+	case strings.Contains(msg, "unqualified-search-registries"):
+		arg = "unqualified_search_registries"
+	case strings.Contains(msg, "short-name mode"):
+		arg = "short_name_mode"
+	case strings.Contains(msg, "alias"):
+		arg = "aliases"
+	}
+	return tasks.BadArg(arg, "podman would refuse the drop-in: "+msg)
 }
 
 // domainRe is the host[:port] grammar of containers/image's
@@ -479,7 +530,7 @@ func (r *Registries) Check(_ context.Context, sys *tasks.System) (tasks.Plan, er
 		return p, err
 	}
 	dir := filepath.Dir(r.Path)
-	if err := checkOtherRegistriesFiles(sys, r.Path, &p); err != nil {
+	if err := checkOtherRegistriesFiles(sys, r.Path, content, &p); err != nil {
 		return p, err
 	}
 	data := regPlan{content: content}
@@ -541,52 +592,54 @@ func specialBits(m fs.FileMode) uint32 {
 	return s
 }
 
-// checkOtherRegistriesFiles loads the main registries.conf that goes with
-// the drop-in directory and every other drop-in in it, and returns the
-// errors podman would report for them.
-func checkOtherRegistriesFiles(sys *tasks.System, dropIn string, p *tasks.Plan) error {
+// checkOtherRegistriesFiles loads, with podman's own loader, the main
+// registries.conf that goes with the drop-in directory and every drop-in
+// in it, the task's own as it will be written. It fails when podman would
+// refuse one of them, and warns about every setting of the task's drop-in
+// that a file read after it overrides, with the value podman uses.
+func checkOtherRegistriesFiles(sys *tasks.System, dropIn string, content []byte, p *tasks.Plan) error {
 	dir := filepath.Dir(dropIn)
 	main := filepath.Join(filepath.Dir(dir), "registries.conf")
-	var errs []error
+	var files []podmanconf.File
 	if data, exists, err := sys.ReadFileIfExists(main); err != nil {
 		return err
 	} else if exists {
-		k, err := registriesKeys(data)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("loading registries configuration %q: %w", main, err))
-		case len(k.v1) > 0 && len(k.v2) > 0:
-			errs = append(errs, fmt.Errorf("loading registries configuration %q: mixing sysregistry v1/v2 is not supported (v1: %s; v2: %s); rewrite the file in the v2 format",
-				main, strings.Join(k.v1, ", "), strings.Join(k.v2, ", ")))
-		case len(k.v1) > 0:
+		if len(data) > podmanconf.MaxFileSize {
+			return fmt.Errorf("%s: larger than %d bytes", main, podmanconf.MaxFileSize)
+		}
+		files = append(files, podmanconf.File{Path: main, Data: data})
+		if k, err := registriesKeys(data); err == nil && len(k.v1) > 0 && len(k.v2) == 0 {
 			p.Warn(fmt.Sprintf("%s uses the deprecated v1 format (%s); podman still reads it, but only v2 supports mirrors and prefixes", main, strings.Join(k.v1, ", ")))
 		}
 	}
-	entries, err := sys.ReadDir(dir)
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("reading registries.conf.d: %w", err)
+	dropIns, err := podmanconf.DropIns(sys, dir)
+	if err != nil {
+		return err
 	}
-	for _, e := range entries {
-		name := filepath.Join(dir, e.Name())
-		if name == dropIn || e.IsDir() || !strings.HasSuffix(e.Name(), ".conf") {
-			continue
+	own := podmanconf.File{Path: dropIn, Data: content, DropIn: true}
+	dropIns = slices.DeleteFunc(dropIns, func(f podmanconf.File) bool { return f.Path == dropIn })
+	at, _ := slices.BinarySearchFunc(dropIns, dropIn, func(f podmanconf.File, name string) int { return strings.Compare(f.Path, name) })
+	dropIns = slices.Insert(dropIns, at, own)
+	ownIdx := len(files) + at
+	files = append(files, dropIns...)
+	if _, err := podmanconf.LoadRegistries(files); err != nil {
+		var errs []error
+		for _, le := range podmanconf.RefusedFiles(files) {
+			errs = append(errs, le)
 		}
-		data, err := sys.ReadFile(name)
-		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				continue // a dangling symlink; podman skips it too
-			}
+		if len(errs) == 0 {
 			return err
 		}
-		k, err := registriesKeys(data)
-		switch {
-		case err != nil:
-			errs = append(errs, fmt.Errorf("loading drop-in registries configuration %q: %w", name, err))
-		case len(k.v1) > 0:
-			errs = append(errs, fmt.Errorf("loading drop-in registries configuration %q: registry must be in v2 format but is in v1 (%s)", name, strings.Join(k.v1, ", ")))
-		}
+		return diag.Join(errs...)
 	}
-	return diag.Join(errs...)
+	overrides, err := podmanconf.Overrides(files, ownIdx)
+	if err != nil {
+		return err
+	}
+	for _, o := range overrides {
+		p.Warn(fmt.Sprintf("%s: %s (a file read after %s wins; change or remove it)", dropIn, o, dropIn))
+	}
+	return nil
 }
 
 // Apply writes the drop-in.

@@ -339,7 +339,7 @@ func TestRegistriesValidate(t *testing.T) {
 		{"path with ..", Registries{Path: "/etc/containers/registries.conf.d/../registries.conf.d/x.conf"}, "path", "clean"},
 		{"search with scheme", Registries{UnqualifiedSearchRegistries: []string{"https://docker.io"}}, "unqualified_search_registries", "URI schemes are not supported"},
 		{"search with namespace", Registries{UnqualifiedSearchRegistries: []string{"docker.io/library"}}, "unqualified_search_registries", "host[:port]"},
-		{"search with port", Registries{UnqualifiedSearchRegistries: []string{"localhost:5000", "[::1]:5000"}}, "", ""},
+		{"search with port", Registries{UnqualifiedSearchRegistries: []string{"localhost:5000"}}, "", ""},
 		{"bad mode", Registries{ShortNameMode: "prompt"}, "short_name_mode", "enforcing"},
 		{"wildcard with path", Registries{Registries: []Registry{{Prefix: "*.example.com/foo", Location: "x.io"}}}, "registries", "*.example.com"},
 		{"wildcard with port", Registries{Registries: []Registry{{Prefix: "*.example.com:5000"}}}, "registries", "incorrectly formatted"},
@@ -381,5 +381,75 @@ func TestRegistriesValidate(t *testing.T) {
 				t.Fatalf("error %v, want argument %s: ...%s...", err, c.arg, c.msg)
 			}
 		})
+	}
+}
+
+// A drop-in read after the task's own one that changes its settings is
+// reported with the file and the value podman uses; one that says the
+// same, or sets something else, is not.
+func TestRegistriesWarnsAboutLaterDropIns(t *testing.T) {
+	sys, _ := taskstest.New(t)
+	dir := "/etc/containers/registries.conf.d/"
+	taskstest.WriteFile(t, sys, dir+"60-same.conf", "short-name-mode = \"enforcing\"\n")
+	taskstest.WriteFile(t, sys, dir+"90-site.conf", "short-name-mode = \"disabled\"\nunqualified-search-registries = [\"quay.io\"]\n[[registry]]\nlocation = \"docker.io\"\nblocked = true\n[[registry]]\nlocation = \"other.example.com\"\n")
+	r := &Registries{
+		UnqualifiedSearchRegistries: []string{"docker.io"},
+		ShortNameMode:               "enforcing",
+		Registries:                  []Registry{{Location: "docker.io", Mirrors: []Mirror{{Location: "mirror.example.com/hub"}}}},
+		Aliases:                     map[string]string{"app": "quay.io/org/app"},
+	}
+	p, err := r.Check(context.Background(), sys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`/etc/containers/registries.conf.d/50-provision.conf: unqualified-search-registries is overridden by /etc/containers/registries.conf.d/90-site.conf; podman uses ["quay.io"] (from /etc/containers/registries.conf.d/90-site.conf) (a file read after /etc/containers/registries.conf.d/50-provision.conf wins; change or remove it)`,
+		`/etc/containers/registries.conf.d/50-provision.conf: short-name-mode is overridden by /etc/containers/registries.conf.d/90-site.conf; podman uses "disabled" (a file read after /etc/containers/registries.conf.d/50-provision.conf wins; change or remove it)`,
+		`/etc/containers/registries.conf.d/50-provision.conf: [[registry]] prefix "docker.io" is overridden by /etc/containers/registries.conf.d/90-site.conf; podman uses location "docker.io", blocked (a file read after /etc/containers/registries.conf.d/50-provision.conf wins; change or remove it)`,
+	}
+	if !reflect.DeepEqual(p.Warnings, want) {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(p.Warnings, "\n"), strings.Join(want, "\n"))
+	}
+	// An earlier drop-in loses to ours: no warning.
+	if err := os.Rename(sys.MustPath(dir+"90-site.conf"), sys.MustPath(dir+"10-site.conf")); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := r.Check(context.Background(), sys); err != nil || len(p.Warnings) != 0 {
+		t.Errorf("earlier drop-in: %v, %v", p.Warnings, err)
+	}
+}
+
+// A value podman refuses in another file fails the task with podman's
+// message and the file's position.
+func TestRegistriesRefusedByPodman(t *testing.T) {
+	sys, _ := taskstest.New(t)
+	taskstest.WriteFile(t, sys, "/etc/containers/registries.conf", "unqualified-search-registries = [\"docker.io\"]\nshort-name-mode = \"strict\"\n")
+	taskstest.WriteFile(t, sys, "/etc/containers/registries.conf.d/70-x.conf", "[aliases]\n\"app\" = \n")
+	r := &Registries{UnqualifiedSearchRegistries: []string{"docker.io"}}
+	_, err := r.Check(context.Background(), sys)
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		`/etc/containers/registries.conf: loading registries configuration "/etc/containers/registries.conf": invalid short-name mode: "strict"`,
+		`/etc/containers/registries.conf.d/70-x.conf:2:9: loading drop-in registries configuration`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}
+
+// Arguments the grammar above lets through but podman's loader refuses
+// are bad arguments.
+func TestRegistriesValidatedByPodman(t *testing.T) {
+	r := &Registries{UnqualifiedSearchRegistries: []string{"[::1]:5000"}}
+	err := r.Validate()
+	var ae *tasks.ArgError
+	if !errors.As(err, &ae) || ae.Arg != "unqualified_search_registries" || !strings.Contains(ae.Msg, `podman would refuse the drop-in: loading drop-in registries configuration "/etc/containers/registries.conf.d/50-provision.conf": Invalid unqualified-search-registries entry "[::1]:5000"`) {
+		t.Fatalf("got %v", err)
+	}
+	if err := (&Registries{UnqualifiedSearchRegistries: []string{"localhost:5000"}}).Validate(); err != nil {
+		t.Fatal(err)
 	}
 }

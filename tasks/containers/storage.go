@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"reflect"
 	"sort"
@@ -13,6 +14,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/provision-tool/provision/tasks"
+	"github.com/provision-tool/provision/tasks/containers/podmanconf"
 )
 
 // Storage configuration files, see containers-storage.conf(5).
@@ -78,13 +80,29 @@ TOML parser and must give exactly the wanted values and leave every other
 setting as it was; anything else is reported as a bug rather than written.
 If the file already says what is wanted, nothing is written.
 
+Podman must accept the file: the file in effect before the edit and the
+edited text are decoded into containers/storage's own configuration type
+with the decoder it uses, and a file it would refuse (a TOML error, a value
+of the wrong type, imagestore equal to graphroot) fails the task with
+"podman refuses FILE:LINE:COL: ...", host untouched.
+
+A rootless user's ~/.config/containers/storage.conf replaces this file
+entirely for that user, and without one a rootless user takes only driver
+(when overlay, vfs or btrfs) and rootless_storage_path from it
+(containers/storage v1.62 ignores its graphroot, runroot and overlay
+options but ignore_chown_errors for rootless users). Check computes, for every local user with such a file,
+what podman uses with and without it, and warns when they differ:
+"FILE replaces /etc/containers/storage.conf for USER, so this task's
+settings do not apply to USER: podman uses driver vfs, graphroot ...,
+runroot ... (the system file would give ...)". A user file podman refuses
+is reported too. Those files are never touched.
+
 Changing the driver does not move existing storage: podman keeps using a
 user's old ` + "`<driver>-images`" + ` directory or refuses to start, until that user
 runs ` + "`podman system reset`" + ` (which deletes their images and containers).
 Check warns when the driver changes and such directories exist, for local
 users under ~/.local/share/containers/storage and for root under
-/var/lib/containers/storage. Per-user ~/.config/containers/storage.conf files
-override this file entirely and are not touched.`,
+/var/lib/containers/storage.`,
 		Example: `- name: overlay storage, fuse-overlayfs only where the kernel needs it
   storage:
     driver: overlay
@@ -281,6 +299,9 @@ func (s *Storage) Check(_ context.Context, sys *tasks.System) (tasks.Plan, error
 			mustWrite = true
 		}
 	}
+	if _, err := podmanconf.ParseStorage(source, []byte(base)); err != nil && !strings.HasPrefix(source, "the built-in") {
+		return p, fmt.Errorf("podman refuses %w", err)
+	}
 	doc, err := decodeTOMLMap(base)
 	if err != nil {
 		return p, fmt.Errorf("parse %s: %w", source, err)
@@ -326,7 +347,13 @@ func (s *Storage) Check(_ context.Context, sys *tasks.System) (tasks.Plan, error
 	if err := verifyStorageEdit(doc, text, keys); err != nil {
 		return p, fmt.Errorf("edit %s: bug: %w", source, err)
 	}
+	if _, err := podmanconf.ParseStorage(StorageConf, []byte(text)); err != nil {
+		return p, fmt.Errorf("edit %s: bug: podman would refuse the result: %w", source, err)
+	}
 	s.warn(sys, doc, keys, &p)
+	if err := warnUserStorage(sys, text, &p); err != nil {
+		return p, err
+	}
 	if text == base && !mustWrite {
 		p.Changes = nil
 		return p, nil
@@ -451,6 +478,72 @@ func (s *Storage) warn(sys *tasks.System, doc map[string]any, keys []storageKey,
 	p.Warn(fmt.Sprintf("storage driver changes to %s, but storage made with another driver exists: %s; podman keeps using it or fails until its owner runs `podman system reset` (which deletes that user's images and containers)",
 		s.Driver, strings.Join(stale, ", ")))
 }
+
+// warnUserStorage warns, for every local user with a
+// ~/.config/containers/storage.conf, that the file replaces the system
+// one, with what podman then uses for that user, when that differs from
+// what the system file (as it will be written) gives the user.
+func warnUserStorage(sys *tasks.System, text string, p *tasks.Plan) error {
+	users, err := sys.Facts.Users()
+	if err != nil {
+		return nil // no user list (an image build without /etc/passwd): nothing to compare
+	}
+	planned := plannedStorage{sys, text}
+	for _, u := range users {
+		if u.UID == 0 || u.Home == "" || u.Home == "/" {
+			continue
+		}
+		userConf := filepath.Join(u.Home, ".config/containers/storage.conf")
+		if !sys.Exists(userConf) {
+			continue
+		}
+		pu := &podmanconf.User{Name: u.Name, UID: u.UID, Home: u.Home}
+		got, err := podmanconf.EffectiveStorage(planned, pu)
+		if err != nil {
+			p.Warn(fmt.Sprintf("%s: podman refuses it, so podman fails for %s: %v", userConf, u.Name, err))
+			continue
+		}
+		without, err := podmanconf.EffectiveStorage(withoutFile{planned, userConf}, pu)
+		if err != nil {
+			return err
+		}
+		if got.String() != without.String() {
+			p.Warn(fmt.Sprintf("%s replaces %s for %s, so this task's settings do not apply to %s: podman uses %s (the system file would give %s)",
+				userConf, StorageConf, u.Name, u.Name, got, without))
+		}
+	}
+	return nil
+}
+
+// plannedStorage reads the host, with storage.conf as the plan writes it.
+type plannedStorage struct {
+	sys  *tasks.System
+	text string
+}
+
+func (r plannedStorage) ReadFileIfExists(p string) ([]byte, bool, error) {
+	if p == StorageConf {
+		return []byte(r.text), true, nil
+	}
+	return r.sys.ReadFileIfExists(p)
+}
+
+func (r plannedStorage) ReadDir(p string) ([]fs.DirEntry, error) { return r.sys.ReadDir(p) }
+
+// withoutFile reads through r as if the file skip did not exist.
+type withoutFile struct {
+	r    podmanconf.Reader
+	skip string
+}
+
+func (r withoutFile) ReadFileIfExists(p string) ([]byte, bool, error) {
+	if p == r.skip {
+		return nil, false, nil
+	}
+	return r.r.ReadFileIfExists(p)
+}
+
+func (r withoutFile) ReadDir(p string) ([]fs.DirEntry, error) { return r.r.ReadDir(p) }
 
 // Apply writes the edited storage.conf.
 func (s *Storage) Apply(_ context.Context, sys *tasks.System, p tasks.Plan) error {

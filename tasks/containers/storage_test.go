@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -288,7 +289,7 @@ func TestStorageEdits(t *testing.T) {
 			s := c.s
 			p, err := s.Check(context.Background(), sys)
 			if c.want == "" {
-				if err == nil || !strings.Contains(err.Error(), "storage is not a table") {
+				if err == nil || !strings.Contains(err.Error(), "podman refuses /etc/containers/storage.conf:1: toml: line 1") {
 					t.Fatalf("error %v; plan %s", err, p)
 				}
 				return
@@ -313,7 +314,7 @@ func TestStorageRefusesBrokenFile(t *testing.T) {
 	sys, _ := newHost(t, debianKernel)
 	taskstest.WriteFile(t, sys, StorageConf, "[storage\ndriver = \"overlay\"\n")
 	_, err := (&Storage{}).Check(context.Background(), sys)
-	if err == nil || !strings.Contains(err.Error(), "parse /etc/containers/storage.conf") {
+	if err == nil || !strings.Contains(err.Error(), "podman refuses /etc/containers/storage.conf:2:9: toml: line 2") {
 		t.Fatalf("error %v", err)
 	}
 }
@@ -384,5 +385,25 @@ func TestStorageValidate(t *testing.T) {
 		case c.arg != "" && (!errors.As(err, &ae) || ae.Arg != c.arg):
 			t.Errorf("%+v: error %v, want one for %s", c.s, err, c.arg)
 		}
+	}
+}
+
+// A user's own storage.conf replaces the system file for that user: the
+// task says so, with what podman uses for the user, when it differs from
+// what the system file gives; a user file podman refuses is reported too.
+func TestStorageWarnsAboutUserFiles(t *testing.T) {
+	sys, _ := newHost(t, debianKernel)
+	taskstest.WriteFile(t, sys, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\nbob:x:1001:1001::/home/bob:/bin/bash\ncarol:x:1002:1002::/home/carol:/bin/bash\n")
+	taskstest.WriteFile(t, sys, StorageConf, "[storage]\ndriver = \"vfs\"\n")
+	taskstest.WriteFile(t, sys, "/home/alice/.config/containers/storage.conf", "[storage]\ndriver = \"vfs\"\n")
+	taskstest.WriteFile(t, sys, "/home/bob/.config/containers/storage.conf", "[storage]\ndriver = \"overlay\"\n")
+	taskstest.WriteFile(t, sys, "/home/carol/.config/containers/storage.conf", "[storage]\ndriver = 1\n")
+	p := check(t, sys, &Storage{})
+	want := []string{
+		"/home/alice/.config/containers/storage.conf replaces /etc/containers/storage.conf for alice, so this task's settings do not apply to alice: podman uses driver vfs, graphroot /home/alice/.local/share/containers/storage, runroot /run/user/1000/containers (the system file would give driver overlay, graphroot /home/alice/.local/share/containers/storage, runroot /run/user/1000/containers)",
+		`/home/carol/.config/containers/storage.conf: podman refuses it, so podman fails for carol: /home/carol/.config/containers/storage.conf:2: toml: line 2 (last key "storage.driver"): incompatible types: TOML value has type int64; destination has type string`,
+	}
+	if !reflect.DeepEqual(p.Warnings, want) {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(p.Warnings, "\n"), strings.Join(want, "\n"))
 	}
 }

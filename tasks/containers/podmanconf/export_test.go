@@ -1,0 +1,4 @@
+package podmanconf
+
+// SweepStale is sweepStale, for the tests.
+var SweepStale = sweepStale
