@@ -303,10 +303,13 @@ func verifyPackages(t *testing.T, h *testhost.Host) {
 	}
 }
 
-// verifyRootless checks a host rootless-podman.yml converged: packages,
+// verifyRootless checks a host rootless-podman.yml converged: packages
+// (on the RPM hosts: the example's Debian list is not package.yml's),
 // users and disjoint ranges, the registries drop-in and overlay storage.
 func verifyRootless(t *testing.T, h *testhost.Host) {
-	verifyPackages(t, h)
+	if !aptHost(h) {
+		verifyPackages(t, h)
+	}
 	verifyUsersAndRanges(t, h, "alice", "bob")
 	verifyRegistriesShort(t, h)
 	if got := guestRead(t, h, "/etc/containers/storage.conf"); !strings.Contains(got, `driver = "overlay"`) {

@@ -40,8 +40,9 @@ const (
 // rootless-podman.yml leaves alone: every podman command as alice fails
 // with `creating runtime static files directory
 // "/var/lib/containers/storage/libpod": mkdir /var/lib/containers:
-// permission denied`. The lifecycle of the example runs there in
-// TestExamples.
+// permission denied`. Removing them is no fix for every podman: 4.3.1 as
+// root then says "runroot must be set". The lifecycle of the example runs
+// there in TestExamples.
 var podmanKinds = []testhost.Kind{testhost.Debian, testhost.Trixie, testhost.Fedora, testhost.Yum}
 
 // aptHost reports whether h is a Debian kind (apt and dpkg).

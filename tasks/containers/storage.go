@@ -27,14 +27,11 @@ const (
 )
 
 // minimalStorageConf is the starting point when neither storage.conf
-// exists. It names no runroot or graphroot: root's defaults are those
-// anyway, and podman 5.8 (its storage library: "rootless_storage_path is
-// deprecated") applies the graphroot and runroot of the system file to
-// rootless users too, who then fail with `creating runtime static files
-// directory "/var/lib/containers/storage/libpod": mkdir /var/lib/containers:
-// permission denied` (met on the e2e suite's dnf5 host, podman 5.8.6).
+// exists.
 const minimalStorageConf = `[storage]
 driver = "overlay"
+runroot = "/run/containers/storage"
+graphroot = "/var/lib/containers/storage"
 `
 
 // Storage manages a few keys of /etc/containers/storage.conf and keeps the
@@ -43,8 +40,8 @@ type Storage struct {
 	Driver              string  `yaml:"driver" default:"overlay" enum:"overlay,vfs,btrfs,zfs" doc:"storage driver: overlay, vfs, btrfs or zfs"`
 	MountProgram        *string `yaml:"mount_program" default:"auto" doc:"overlay mount program: auto (fuse-overlayfs only on kernels older than 5.13), none or \"\" (no mount program: native overlay), or an absolute path"`
 	Mountopt            *string `yaml:"mountopt" doc:"overlay mount options (for example nodev,metacopy=on); \"\" removes the key; unset leaves it alone"`
-	Graphroot           *string `yaml:"graphroot" doc:"root of rootful storage (podman 5.8 and later use it for rootless users too, who cannot write /var/lib/containers); \"\" removes the key; unset leaves it alone"`
-	Runroot             *string `yaml:"runroot" doc:"runtime root of rootful storage (podman 5.8 and later: of rootless users too); \"\" removes the key; unset leaves it alone"`
+	Graphroot           *string `yaml:"graphroot" doc:"root of rootful storage; \"\" removes the key; unset leaves it alone"`
+	Runroot             *string `yaml:"runroot" doc:"runtime root of rootful storage; \"\" removes the key; unset leaves it alone"`
 	RootlessStoragePath *string `yaml:"rootless_storage_path" doc:"where rootless users keep their storage ($HOME, $USER and $UID are expanded by podman); \"\" removes the key; unset leaves it alone"`
 }
 
@@ -60,8 +57,7 @@ table (after a commented-out example of it when there is one), a missing table
 is appended. When /etc/containers/storage.conf does not exist the edit starts
 from the distribution default /usr/share/containers/storage.conf, because a
 file in /etc replaces that default entirely; without either it starts from a
-minimal [storage] table (the driver only: podman 5.8 and later apply a
-graphroot or runroot set there to rootless users too).
+minimal [storage] table.
 
 ` + "`mount_program: auto`" + ` (the default) sets /usr/bin/fuse-overlayfs only when
 the kernel lacks native rootless overlay (older than 5.13, e.g. RHEL 8's
