@@ -193,6 +193,12 @@ var libMu sync.Mutex
 // must be drop-ins). The error, a *LoadError, is the one podman reports
 // for the first file it refuses.
 func LoadRegistries(files []File) (*Registries, error) {
+	return loaded.load(files, loadRegistries)
+}
+
+// loadRegistries is LoadRegistries without the cache: it stages the files
+// in a private temp dir and loads them with the library.
+func loadRegistries(files []File) (*Registries, error) {
 	sweepOnce.Do(sweepStale)
 	tmp, err := os.MkdirTemp("", fmt.Sprintf("%s%d-", tmpPrefix, os.Getpid()))
 	if err != nil {
@@ -388,6 +394,9 @@ func (o Override) String() string {
 func Overrides(files []File, own int) ([]Override, error) {
 	if own < 0 || own >= len(files) {
 		return nil, fmt.Errorf("bug: file %d of %d", own, len(files))
+	}
+	if own == len(files)-1 {
+		return nil, nil // no file comes after it
 	}
 	keys, err := settingsOf(files[own])
 	if err != nil {
