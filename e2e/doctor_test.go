@@ -239,12 +239,14 @@ func doctorBreakHost(t *testing.T, h *testhost.Host) {
 // `podman system reset` it recommends leaves no failure, only the
 // warnings this test host cannot avoid.
 //
-// It runs on each Debian kind with the real podman (podmanKinds); on
-// Debian 13 (podman 5) the fixed host is then broken in the network ways of
-// checks 18 and 19 (testPodman5Network).
+// It runs on each Debian kind with the real podman (Debian 12 and 13: the
+// breakage is made with apt and dpkg); on Debian 13 (podman 5) the fixed
+// host is then broken in the network ways of checks 18 and 19
+// (testPodman5Network). The RPM hosts' doctor runs on their converged
+// hosts in TestRootlessPodman.
 func TestDoctorBrokenHostThenFixed(t *testing.T) {
 	testhost.Require(t)
-	for _, kind := range podmanKinds {
+	for _, kind := range []testhost.Kind{testhost.Debian, testhost.Trixie} {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			testDoctorBrokenHostThenFixed(t, kind)
