@@ -128,3 +128,39 @@ func TestSweepStaleCopies(t *testing.T) {
 		}
 	}
 }
+
+// Another user's directory under the same name, or a link a user planted
+// in /tmp, is never removed by root's sweep (nor what the link leads to):
+// only copies of the sweeping user's own, as MkdirTemp makes them.
+func TestSweepStaleKeepsOthersFiles(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a directory to another user; CI runs it as root")
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	bobs := filepath.Join(tmp, "provision-registries-999999999-bob")
+	target := filepath.Join(t.TempDir(), "precious")
+	link := filepath.Join(tmp, "provision-registries-999999999-link")
+	for _, d := range []string{bobs + "/registries.conf.d", target} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(bobs, "registries.conf"), []byte("bob's\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{bobs, bobs + "/registries.conf", bobs + "/registries.conf.d"} {
+		if err := os.Lchown(p, 1001, 1001); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	podmanconf.SweepStale()
+	for _, p := range []string{bobs + "/registries.conf", link, target} {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s was removed: %v", p, err)
+		}
+	}
+}
