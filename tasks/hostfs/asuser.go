@@ -55,14 +55,7 @@ func (f FS) ReadFileAs(c Cred, p string, max int64) ([]byte, error) {
 		return nil, err
 	}
 	defer r.Close()
-	data, err := io.ReadAll(io.LimitReader(r, max+1))
-	if err != nil {
-		return nil, err
-	}
-	if int64(len(data)) > max {
-		return nil, &fs.PathError{Op: "read", Path: p, Err: fmt.Errorf("%w: larger than %d bytes", ErrTooLarge, max)}
-	}
-	return data, nil
+	return readAll(r, p, max)
 }
 
 // ReadDirAs lists the directory p, sorted by name, with the rights of c

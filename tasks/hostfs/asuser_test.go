@@ -127,3 +127,19 @@ func TestUserReadMissingTooLargeAndFIFO(t *testing.T) {
 	_, err = e.fs.ReadFileAs(aliceCred, "/home/alice/.config/containers/none.conf", 100)
 	userRefused(t, err, "/home/alice/.config/containers/none.conf")
 }
+
+// A huge file (a sparse one costs nothing to make) is refused before it is
+// read into memory, by every read.
+func TestAttackHugeFileRefused(t *testing.T) {
+	e := newEnv(t)
+	e.file("/etc/containers/registries.conf.d/huge.conf", "", 0o644)
+	if err := os.Truncate(e.h("/etc/containers/registries.conf.d/huge.conf"), MaxReadFile+1); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.fs.ReadFile("/etc/containers/registries.conf.d/huge.conf"); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("ReadFile: got %v, want ErrTooLarge", err)
+	}
+	if _, _, err := e.fs.ReadFileNoFollow("/etc/containers/registries.conf.d/huge.conf"); !errors.Is(err, ErrTooLarge) {
+		t.Errorf("ReadFileNoFollow: got %v, want ErrTooLarge", err)
+	}
+}
