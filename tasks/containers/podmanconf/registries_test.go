@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/provision-tool/provision/tasks/containers/podmanconf"
@@ -162,5 +163,32 @@ func TestSweepStaleKeepsOthersFiles(t *testing.T) {
 		if _, err := os.Lstat(p); err != nil {
 			t.Errorf("%s was removed: %v", p, err)
 		}
+	}
+}
+
+// Hostile drop-ins: a FIFO is refused without being opened (the read
+// would block forever), a link out of the root is read inside it, a
+// directory named *.conf is skipped; each error names the file.
+func TestDropInsHostile(t *testing.T) {
+	sys, _ := taskstest.New(t)
+	dir := "/etc/containers/registries.conf.d"
+	taskstest.WriteFile(t, sys, dir+"/10-ok.conf", "short-name-mode = \"enforcing\"\n")
+	taskstest.WriteFile(t, sys, "/etc/inside.conf", "unqualified-search-registries = [\"inside.example\"]\n")
+	if err := os.Symlink("/../../../../etc/inside.conf", taskstest.HostPath(sys, dir+"/20-out.conf")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(taskstest.HostPath(sys, dir+"/30-dir.conf"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files, err := podmanconf.DropIns(sys, dir)
+	if err != nil || len(files) != 2 || !strings.Contains(string(files[1].Data), "inside.example") {
+		t.Fatalf("got %v, %v", files, err)
+	}
+	if err := syscall.Mkfifo(taskstest.HostPath(sys, dir+"/40-fifo.conf"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = podmanconf.DropIns(sys, dir)
+	if err == nil || !strings.Contains(err.Error(), dir+"/40-fifo.conf") || !strings.Contains(err.Error(), "fifo") {
+		t.Fatalf("fifo: got %v", err)
 	}
 }
