@@ -58,6 +58,12 @@ type Bundle struct {
 	// (playbook.Playbook.Vaulted): the host gets the plaintexts it needs,
 	// never the vault password.
 	Vaulted map[string]string `json:"vaulted,omitempty"`
+	// RolesPath is the playbook's roles path (playbook.Playbook.RolesPath).
+	RolesPath []string `json:"roles_path,omitempty"`
+	// Play, when above 0, runs only that play (engine.Options.Play);
+	// RunOnceHosts name the host that runs each play's run_once tasks.
+	Play         int      `json:"play,omitempty"`
+	RunOnceHosts []string `json:"run_once_hosts,omitempty"`
 }
 
 // sourceModules are the modules whose `src` is a file beside the playbook.

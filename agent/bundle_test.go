@@ -70,3 +70,47 @@ func TestBundleCarriesImports(t *testing.T) {
 		t.Errorf("agent sees %d tasks, controller %d", got, want)
 	}
 }
+
+// TestBundleCarriesRolesPath: a role found through the roles path
+// (ansible.cfg roles_path) and a templated notify reach the agent, which
+// reads the same plays from its bundle.
+func TestBundleCarriesRolesPath(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"site.yml":                        "- hosts: '{{ group }}'\n  roles: [common]\n",
+		"shared/common/tasks/main.yml":    "- {command: {argv: [\"true\"]}, notify: 'say {{ word }}'}\n",
+		"shared/common/handlers/main.yml": "- {name: say hi, debug: {msg: hi}}\n",
+		"shared/common/defaults/main.yml": "word: hi\n",
+	} {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	vars := map[string]any{"group": "web"}
+	pb, err := playbook.LoadOptions(filepath.Join(dir, "site.yml"), playbook.Options{RolesPath: []string{"shared"}, Vars: vars})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, err := CollectFiles(pb)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, _ := os.ReadFile(filepath.Join(dir, "site.yml"))
+	b := &Bundle{Playbook: "/nowhere/site.yml", Source: src, Files: files, RolesPath: pb.RolesPath, ExtraVars: vars}
+	run, err := b.unpack(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	remote, err := playbook.ParseOptions(b.Playbook, b.Source, playbook.Options{Dir: run, RolesPath: b.RolesPath, Vars: b.ExtraVars})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := remote.Plays[0]
+	if p.Hosts != "web" || len(p.Tasks) != 1 || len(p.Tasks[0].Notify) != 1 || p.Tasks[0].Notify[0] != "say hi" || len(p.Handlers) != 1 {
+		t.Errorf("agent sees hosts %q, %d tasks, handlers %d, notify %q", p.Hosts, len(p.Tasks), len(p.Handlers), p.Tasks[0].Notify)
+	}
+}

@@ -53,7 +53,12 @@ func Serve(ctx context.Context, in io.Reader, out, errw io.Writer) int {
 		fmt.Fprintf(errw, "provision agent: %v\n", err)
 		return report.ExitFailed
 	}
-	pb, err := playbook.ParseVaultDir(b.Playbook, b.Source, &playbook.VaultKeys{Plain: b.Vaulted}, dir)
+	vars := b.ExtraVars
+	if vars == nil {
+		vars = map[string]any{} // a run's: templated hosts and notify are rendered
+	}
+	pb, err := playbook.ParseOptions(b.Playbook, b.Source, playbook.Options{Keys: &playbook.VaultKeys{Plain: b.Vaulted}, Dir: dir,
+		RolesPath: b.RolesPath, Vars: vars})
 	if err != nil {
 		fmt.Fprintf(errw, "%v\n", err)
 		return report.ExitFailed
@@ -64,7 +69,7 @@ func Serve(ctx context.Context, in io.Reader, out, errw io.Writer) int {
 	opts := engine.Options{
 		Host: b.Host, Check: b.Check, NoVerify: b.NoVerify, Tags: b.Tags, SkipTags: b.SkipTags, StartAtTask: b.StartAtTask,
 		HostVars: b.HostVars, ExtraVars: b.ExtraVars, PlaybookID: b.PlaybookID, Sink: report.NewJSON(out),
-		StateDir: b.StateDir, LockPath: b.LockPath,
+		StateDir: b.StateDir, LockPath: b.LockPath, Play: b.Play, RunOnceHosts: b.RunOnceHosts,
 	}
 	if b.Plays != nil {
 		opts.MatchHosts = func(pattern string) bool { return b.Plays[pattern] }

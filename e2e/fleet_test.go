@@ -525,4 +525,158 @@ func TestFleetOverSSH(t *testing.T) {
 			t.Errorf("%s: /etc/motd-provision was written: %q", asker.Name, got)
 		}
 	})
+
+	t.Run("the Ansible sample repository", func(t *testing.T) {
+		l.ansibleSample(t, inv)
+	})
+
+	t.Run("serial batches, run_once and max_fail_percentage", func(t *testing.T) {
+		l.serialBatches(t)
+	})
+}
+
+// serialPlay rolls over the fleet in batches of a quarter: one host per
+// batch writes the run_once file; a failing host in the third batch is
+// one of five, more than max_fail_percentage 10, so the fourth batch and
+// the second play never run.
+const serialPlay = `- name: rolling
+  hosts: fleet
+  serial: "25%"
+  max_fail_percentage: 10
+  tasks:
+    - name: every host
+      copy:
+        content: "serial {{ inventory_hostname }}\n"
+        dest: /var/tmp/provision-serial
+    - name: one host per batch
+      copy:
+        content: "once {{ inventory_hostname }}\n"
+        dest: /var/tmp/provision-once
+      run_once: true
+    - name: fail where the inventory says so
+      command:
+        argv: ["false"]
+      when: fail_here
+- name: after
+  hosts: fleet
+  tasks:
+    - name: never reached
+      copy:
+        content: "after\n"
+        dest: /var/tmp/provision-after
+`
+
+// serialBatches runs serialPlay over SSH and checks the batches on the
+// hosts themselves.
+func (l *fleetLab) serialBatches(t *testing.T) {
+	var order []*testhost.Host // inventory order: web, then db
+	for _, web := range []bool{true, false} {
+		for _, h := range l.hosts {
+			if l.web[h.Name] == web {
+				order = append(order, h)
+			}
+		}
+	}
+	size := len(order) / 4
+	failing := order[2*size+1]
+	inv := l.inventory(t, "hosts-serial.yml", map[string]map[string]string{failing.Name: {"fail_here": "true"}})
+	saved := l.play
+	l.play = filepath.Join(filepath.Dir(saved), "serial.yml")
+	defer func() { l.play = saved }()
+	write(t, l.play, serialPlay)
+
+	r := l.provision(t, 1, inv, "apply", "--output", "json")
+	for b := 0; b < 3; b++ {
+		var names []string
+		for _, h := range order[b*size : (b+1)*size] {
+			names = append(names, h.Name)
+		}
+		if want := fmt.Sprintf("batch %d of 4: %s\n", b+1, strings.Join(names, ", ")); !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+		}
+	}
+	if want := "1 of 5 hosts of the batch failed, more than max_fail_percentage 10%; the run stops"; !strings.Contains(r.stderr, want) {
+		t.Errorf("stderr lacks %q:\n%s", want, r.stderr)
+	}
+	// The events of a batch all come before the next batch's.
+	last := map[string]time.Time{}
+	first := map[string]time.Time{}
+	for _, e := range r.events {
+		if e.Host == "" {
+			continue
+		}
+		if _, ok := first[e.Host]; !ok {
+			first[e.Host] = e.Time
+		}
+		last[e.Host] = e.Time
+	}
+	for i, h := range order {
+		ran := i < 3*size
+		serial, _ := guestFile(t, h, "/var/tmp/provision-serial")
+		once, _ := guestFile(t, h, "/var/tmp/provision-once")
+		after, _ := guestFile(t, h, "/var/tmp/provision-after")
+		if want := map[bool]string{true: "serial " + h.Name + "\n"}[ran]; serial != want {
+			t.Errorf("%s (batch %d): provision-serial %q, want %q", h.Name, i/size+1, serial, want)
+		}
+		if want := map[bool]string{true: "once " + h.Name + "\n"}[ran && i%size == 0]; once != want {
+			t.Errorf("%s (batch %d): provision-once %q, want %q", h.Name, i/size+1, once, want)
+		}
+		if after != "" {
+			t.Errorf("%s: the play after the stop ran", h.Name)
+		}
+		if ran && i >= size {
+			for _, prev := range order[(i/size-1)*size : (i/size)*size] {
+				if !last[prev.Name].Before(first[h.Name]) {
+					t.Errorf("%s (batch %d) started before %s of the batch before ended", h.Name, i/size+1, prev.Name)
+				}
+			}
+		}
+	}
+	if c := r.recap(t)[failing.Name]; c == nil || c.Failed != 1 {
+		t.Errorf("%s: recap %+v, want failed=1", failing.Name, c)
+	}
+	if n := len(r.recap(t)); n != 3*size {
+		t.Errorf("recap of %d hosts, want %d: the last batch never ran", n, 3*size)
+	}
+}
+
+// ansibleSample runs the Ansible sample repository of cmd/provision
+// (roles, includes, blocks, FQCN modules, Jinja templates) unchanged on
+// two hosts over SSH: it converges, and a second run changes nothing.
+// sandbox and manage_sysctl leave out podman itself and the kernel
+// setting (a guest's /proc/sys is read-only).
+func (l *fleetLab) ansibleSample(t *testing.T, inv string) {
+	sample, err := filepath.Abs("../cmd/provision/testdata/ansible/site.yml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := l.play
+	l.play = sample
+	defer func() { l.play = saved }()
+	hosts := []*testhost.Host{l.hosts[10], l.hosts[11]}
+	args := []string{"apply", "--output", "json", "-l", hosts[0].Name + "," + hosts[1].Name, "-e", "sandbox=true", "-e", "manage_sysctl=false"}
+	recap := l.provision(t, 0, inv, args...).recap(t)
+	for _, h := range hosts {
+		// A task counts once, its loop items together, as in Ansible.
+		if c := recap[h.Name]; c == nil || c.Failed != 0 || c.Changed != 3 {
+			t.Errorf("%s: first run %+v, want changed=3 (the users, the subid files, motd), failed=0", h.Name, c)
+		}
+		for _, f := range []string{"/etc/subuid", "/etc/subgid"} {
+			if got, _ := guestFile(t, h, f); got != "alice:100000:65536\nbob:165536:65536\n" {
+				t.Errorf("%s: %s %q", h.Name, f, got)
+			}
+		}
+		if got, _ := guestFile(t, h, "/etc/motd"); got != "This Debian host runs rootless podman\nfor: alice,bob\n" {
+			t.Errorf("%s: /etc/motd %q", h.Name, got)
+		}
+		if got := h.SSH(t, "getent passwd bob"); !strings.HasSuffix(strings.TrimSpace(got), ":/bin/sh") {
+			t.Errorf("%s: bob is %q, want the role's login shell /bin/sh", h.Name, got)
+		}
+	}
+	recap = l.provision(t, 0, inv, args...).recap(t)
+	for _, h := range hosts {
+		if c := recap[h.Name]; c == nil || c.Changed != 0 || c.Failed != 0 {
+			t.Errorf("%s: second run %+v, want changed=0", h.Name, c)
+		}
+	}
 }

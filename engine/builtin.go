@@ -17,10 +17,14 @@ func (r *runner) builtin(t *playbook.Task, vars map[string]any, ev *report.Event
 	switch b.Name {
 	case "debug":
 		msg, err := r.debugMsg(b, scope)
-		if err == nil && !t.NoLog {
+		if err != nil {
+			// A msg that cannot be rendered fails the task, as in Ansible.
+			return report.StatusFailed, err
+		}
+		if !t.NoLog {
 			ev.Msg = msg
 		}
-		return report.StatusOK, err
+		return report.StatusOK, nil
 	case "assert":
 		return r.assert(b, scope, ev)
 	case "fail":
@@ -44,7 +48,8 @@ func (r *runner) debugMsg(b *playbook.Builtin, scope *playbook.Scope) (string, e
 	case b.Var != "":
 		v, err := scope.Eval(b.Var)
 		if err != nil {
-			return "", err
+			// As Ansible says it; the task stays ok.
+			return b.Var + ": VARIABLE IS NOT DEFINED! (" + err.Error() + ")", nil
 		}
 		return b.Var + ": " + playbook.Stringify(v), nil
 	case b.Msg != nil:

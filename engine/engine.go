@@ -39,6 +39,13 @@ type Options struct {
 	// MatchHosts decides whether a play's hosts pattern selects this host.
 	// nil selects plays for "all", "localhost" and the host's name.
 	MatchHosts func(pattern string) bool
+	// Play, when above 0, runs only the play of this number (from 1): the
+	// controller runs a play with serial batches one play at a time.
+	Play int
+	// RunOnceHosts names, for each play by index, the host that runs its
+	// run_once tasks (the first of its batch); other hosts leave them out.
+	// A missing or empty entry: this host runs them.
+	RunOnceHosts []string
 	// StateDir and LockPath default to DefaultStateDir and DefaultLockPath.
 	StateDir, LockPath string
 	// PlaybookID names the playbook in the host's pending-handler state;
@@ -84,10 +91,11 @@ func Run(ctx context.Context, pb *playbook.Playbook, sys *tasks.System, opts Opt
 	}
 	r := &runner{opts: opts, sys: sys, pb: pb, pbKey: key, state: state, counts: &report.Counts{},
 		secrets: newSecrets(pb.Vaulted)}
-	for _, play := range pb.Plays {
-		if !r.matches(play.Hosts) {
+	for i, play := range pb.Plays {
+		if !r.matches(play.Hosts) || opts.Play > 0 && i+1 != opts.Play {
 			continue
 		}
+		r.runOnce = i >= len(opts.RunOnceHosts) || opts.RunOnceHosts[i] == "" || opts.RunOnceHosts[i] == opts.Host
 		if err := ctx.Err(); err != nil {
 			return r.counts, err
 		}
@@ -143,6 +151,8 @@ type runner struct {
 	started bool
 	// secrets are the playbook's decrypted vault values, masked in output.
 	secrets *secrets
+	// runOnce: this host runs the current play's run_once tasks.
+	runOnce bool
 }
 
 func (r *runner) matches(pattern string) bool {

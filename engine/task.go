@@ -17,6 +17,9 @@ import (
 // task runs one task (all its loop items) and reports each result. It
 // returns false when the host must stop: a failure not ignored.
 func (r *runner) task(ctx context.Context, pr *playRun, t *playbook.Task, handler bool) bool {
+	if t.RunOnce && !r.runOnce {
+		return true // another host of the batch runs it, as in Ansible
+	}
 	vars := pr.vars
 	if t.Vars != nil {
 		vars = copyVars(pr.vars)

@@ -119,11 +119,19 @@ func tokenize(code string) ([]string, error) {
 				j++
 			}
 		}
-		toks = append(toks, code[i:j])
+		tok := code[i:j]
+		if c == '\'' || c == '"' {
+			// Jinja strings may hold line breaks; expr's need escapes.
+			tok = rawBreaks.Replace(tok)
+		}
+		toks = append(toks, tok)
 		i = j
 	}
 	return toks, nil
 }
+
+// rawBreaks escapes the line breaks and tabs of a Jinja string literal.
+var rawBreaks = strings.NewReplacer("\n", "\\n", "\r", "\\r", "\t", "\\t")
 
 func isIdent(r rune, first bool) bool {
 	return r == '_' || r == '$' || unicode.IsLetter(r) || !first && unicode.IsDigit(r) || first && unicode.IsDigit(r)

@@ -34,6 +34,8 @@ func TestJinjaExpressions(t *testing.T) {
 		{"flag | bool", true},
 		{"not flag | bool", false},
 		{"users | join(',')", "alice,bob"},
+		{"users | join('\n')", "alice\nbob"}, // a line break in a string (YAML "\n" gives one)
+		{"users | join('\t')", "alice\tbob"},
 		{"name | lower", "alice"},
 		{"name|upper", "ALICE"},
 		{"opts | to_json", `{"a":1}`},

@@ -24,6 +24,9 @@ type Playbook struct {
 	// vars_files), by path relative to Dir: a remote agent gets them in
 	// its bundle.
 	Sources map[string][]byte
+	// RolesPath are the directories, relative to Dir, searched for roles
+	// after roles/ (ansible.cfg's roles_path).
+	RolesPath []string
 }
 
 // Play is one play: tasks and handlers run against a host pattern.
@@ -31,7 +34,9 @@ type Play struct {
 	Pos   Pos
 	Name  string
 	Hosts string
-	Vars  *yaml.Node // mapping, rendered on the host in order
+	// HostsPos is where hosts is written.
+	HostsPos Pos
+	Vars     *yaml.Node // mapping, rendered on the host in order
 	// Defaults are its roles' defaults: rendered first, below the
 	// inventory's variables.
 	Defaults   *yaml.Node
@@ -39,6 +44,12 @@ type Play struct {
 	Handlers   []*Task
 	Tags       []string
 	BecomeUser string
+	// Serial are the play's batch sizes (serial:), the last repeated;
+	// none: one batch of every host.
+	Serial []Batch
+	// MaxFailPct, when set, stops the run after a batch in which more
+	// than this percentage of the hosts failed (max_fail_percentage).
+	MaxFailPct *int
 }
 
 // Task is one task or handler as written in the playbook.
@@ -61,10 +72,13 @@ type Task struct {
 	FailedWhen   *Cond
 	NoLog        bool
 	CheckMode    *bool // check_mode: false runs the task for real in check mode
-	Listen       []string
-	Vars         *yaml.Node
-	LoopControl  *LoopControl
-	Builtin      *Builtin // debug, assert or set_fact, run by the engine
+	// RunOnce runs the task on one host of the play's batch only: the
+	// first the controller selected (Options.RunOnceHosts).
+	RunOnce     bool
+	Listen      []string
+	Vars        *yaml.Node
+	LoopControl *LoopControl
+	Builtin     *Builtin // debug, assert or set_fact, run by the engine
 	// Block is the innermost block with rescue or always the task is in,
 	// and Section which part of it: "body", "rescue" or "always".
 	Block   *Block
@@ -130,8 +144,17 @@ func ParseVault(file string, data []byte, keys *VaultKeys) (*Playbook, error) {
 // ParseVaultDir is ParseVault reading the files the playbook imports
 // from dir rather than from beside file (an agent's unpacked bundle).
 func ParseVaultDir(file string, data []byte, keys *VaultKeys, dir string) (*Playbook, error) {
-	pb := &Playbook{File: file, Dir: filepath.Dir(file)}
-	p := &parser{file: file, keys: keys, pb: pb, read: readBeside(dir)}
+	return ParseOptions(file, data, Options{Keys: keys, Dir: dir})
+}
+
+// ParseOptions is Parse with options.
+func ParseOptions(file string, data []byte, o Options) (*Playbook, error) {
+	dir := o.Dir
+	if dir == "" {
+		dir = filepath.Dir(file)
+	}
+	pb := &Playbook{File: file, Dir: filepath.Dir(file), RolesPath: o.RolesPath}
+	p := &parser{file: file, keys: o.Keys, pb: pb, read: readBeside(dir), static: o.Vars}
 	if err := vaultFileError(file, data); err != nil {
 		return nil, Errors{err}
 	}
@@ -163,16 +186,19 @@ type parser struct {
 	read  func(rel string) ([]byte, error)
 	depth int      // import nesting
 	roles *roleAcc // what the current play's roles add to it
+	// static are the extra vars known before the run; nil (validate)
+	// leaves a templated hosts or notify unrendered.
+	static map[string]any
 }
 
 func (p *parser) pos(n *yaml.Node) Pos { return Pos{File: p.file, Line: n.Line, Col: n.Column} }
 
 var playKeys = []string{"name", "hosts", "vars", "tasks", "handlers", "tags", "become", "become_user", "gather_facts",
-	"become_method", "vars_files", "pre_tasks", "post_tasks", "roles"}
+	"become_method", "vars_files", "pre_tasks", "post_tasks", "roles", "serial", "max_fail_percentage"}
 
 var taskKeys = []string{"name", "when", "loop", "notify", "register", "tags", "become", "become_user",
 	"become_method", "ignore_errors", "changed_when", "failed_when", "no_log", "check_mode", "vars", "meta",
-	"args", "loop_control", "until", "retries", "delay", "environment", "with_items", "with_list"}
+	"args", "loop_control", "until", "retries", "delay", "environment", "with_items", "with_list", "run_once"}
 
 func (p *parser) play(n *yaml.Node) *Play {
 	if n.Kind != yaml.MappingNode {
@@ -191,7 +217,7 @@ func (p *parser) play(n *yaml.Node) *Play {
 			play.Name = p.str(v, "name")
 		case "hosts":
 			hostsSeen = true
-			play.Hosts = p.hostPattern(v)
+			play.Hosts, play.HostsPos = p.hostPattern(v), p.pos(v)
 		case "vars":
 			play.Vars = p.vars(v)
 		case "tasks":
@@ -217,6 +243,10 @@ func (p *parser) play(n *yaml.Node) *Play {
 			post = p.taskList(v, false)
 		case "roles":
 			roles = p.playRoles(v)
+		case "serial":
+			play.Serial = p.serial(v)
+		case "max_fail_percentage":
+			play.MaxFailPct = p.percent(v, "max_fail_percentage")
 		default:
 			if msg, ok := ansiblePlayKeys[k.Value]; ok {
 				p.errs.Add(p.pos(k), "%s is not supported by provision%s", k.Value, msg)
@@ -233,7 +263,9 @@ func (p *parser) play(n *yaml.Node) *Play {
 		p.errs.Add(play.Pos, "play %q has no hosts (use hosts: all or hosts: localhost)", play.Name)
 	}
 	p.checkHandlerNames(play)
+	p.renderStatic(play)
 	p.checkNotify(play)
+	p.checkRunOnce(play)
 	inheritBecomeUser(play)
 	return play
 }
@@ -257,7 +289,10 @@ func (p *parser) hostPattern(v *yaml.Node) string {
 	}
 	switch {
 	case HasTemplate(pattern):
-		p.errs.Add(p.pos(v), "hosts: templates are not supported in host patterns, found %q", pattern)
+		// Rendered when the play has been read (renderStatic).
+		if err := CheckTemplate(pattern); err != nil {
+			p.errs.Add(p.pos(v), "hosts: %v", err)
+		}
 	case strings.Trim(pattern, " \t,:") == "" && (v.Kind == yaml.SequenceNode || v.Tag == "!!str"):
 		p.errs.Add(p.pos(v), "hosts: empty host pattern %q selects no host (use hosts: all or hosts: localhost)", pattern)
 	}
@@ -293,6 +328,27 @@ func (p *parser) names(v *yaml.Node, what string) []string {
 		}
 	}
 	return p.strList(v, what)
+}
+
+// notify reads notify: names, which may be templates rendered before the
+// run (renderStatic).
+func (p *parser) notify(v *yaml.Node) []string {
+	items := []*yaml.Node{v}
+	if v.Kind == yaml.SequenceNode {
+		items = v.Content
+	}
+	for _, it := range items {
+		if it.Kind == yaml.ScalarNode && HasTemplate(it.Value) {
+			if err := CheckTemplate(it.Value); err != nil {
+				p.errs.Add(p.pos(it), "notify: %v", err)
+			}
+		}
+	}
+	var out []string
+	d := &decoder{file: p.file, literal: true} // templates kept as written
+	d.decode(v, reflectValue(&out), "notify")
+	p.errs = append(p.errs, d.errs...)
+	return out
 }
 
 // checkHandlerNames reports handlers sharing a name: only the first would
@@ -448,7 +504,7 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 				t.Loop = flattenLoop(v)
 			}
 		case "notify":
-			t.Notify = p.names(v, "notify")
+			t.Notify = p.notify(v)
 		case "register":
 			t.Register = p.str(v, "register")
 			if t.Register != "" && !identRE.MatchString(t.Register) {
@@ -472,6 +528,8 @@ func (p *parser) task(n *yaml.Node, handler bool) *Task {
 			}
 		case "no_log":
 			t.NoLog = p.boolean(v, "no_log")
+		case "run_once":
+			t.RunOnce = p.boolean(v, "run_once")
 		case "check_mode":
 			b := p.boolean(v, "check_mode")
 			t.CheckMode = &b
@@ -649,7 +707,7 @@ func (p *parser) checkNotify(play *Play) {
 	sort.Strings(list)
 	for _, t := range append(append([]*Task{}, play.Tasks...), play.Handlers...) {
 		for _, n := range t.Notify {
-			if !names[n] {
+			if !names[n] && !HasTemplate(n) {
 				p.errs.Add(t.Pos, "task %q notifies %q, which is no handler of this play%s", t.DisplayName(), n, Suggest(n, list))
 			}
 		}
@@ -758,31 +816,28 @@ func (p *parser) ident(v *yaml.Node, what string) string {
 // ansiblePlayKeys are Ansible's play keys provision does not implement,
 // with what to do instead.
 var ansiblePlayKeys = map[string]string{
-	"serial":              " (every selected host runs the play)",
-	"strategy":            "",
-	"any_errors_fatal":    "",
-	"max_fail_percentage": "",
-	"environment":         " (give env: to command and shell tasks)",
-	"collections":         " (write fully qualified module names, or provision's)",
-	"module_defaults":     "",
-	"vars_prompt":         " (use -e NAME=VALUE)",
-	"remote_user":         " (set the user in the inventory)",
-	"connection":          " (the inventory says how to reach a host)",
-	"order":               "",
-	"run_once":            "",
-	"force_handlers":      " (handlers of a failed run are kept and run on the next run)",
-	"ignore_unreachable":  "",
-	"import_playbook":     " (write the plays in one playbook)",
-	"handlers_files":      "",
-	"become_flags":        "",
-	"check_mode":          " (use --check, or check_mode: on tasks)",
-	"diff":                " (use --diff)",
-	"debugger":            "",
-	"throttle":            "",
-	"timeout":             "",
-	"ignore_errors":       " (set ignore_errors: on the tasks)",
-	"no_log":              " (set no_log: on the tasks)",
-	"when":                " (put when: on the tasks, or in a block)",
+	"strategy":           "",
+	"any_errors_fatal":   "",
+	"environment":        " (give env: to command and shell tasks)",
+	"collections":        " (write fully qualified module names, or provision's)",
+	"module_defaults":    "",
+	"vars_prompt":        " (use -e NAME=VALUE)",
+	"remote_user":        " (set the user in the inventory)",
+	"connection":         " (the inventory says how to reach a host)",
+	"order":              "",
+	"force_handlers":     " (handlers of a failed run are kept and run on the next run)",
+	"ignore_unreachable": "",
+	"import_playbook":    " (write the plays in one playbook)",
+	"handlers_files":     "",
+	"become_flags":       "",
+	"check_mode":         " (use --check, or check_mode: on tasks)",
+	"diff":               " (use --diff)",
+	"debugger":           "",
+	"throttle":           "",
+	"timeout":            "",
+	"ignore_errors":      " (set ignore_errors: on the tasks)",
+	"no_log":             " (set no_log: on the tasks)",
+	"when":               " (put when: on the tasks, or in a block)",
 }
 
 // ansibleTaskKeys are Ansible's task keys provision does not implement,
@@ -797,7 +852,6 @@ var ansibleTaskKeys = map[string]string{
 	"delegate_to":      " (tasks run on the host of the play)",
 	"delegate_facts":   "",
 	"local_action":     "",
-	"run_once":         "",
 	"async":            "",
 	"poll":             "",
 	"rescue":           " (rescue belongs to a block)",

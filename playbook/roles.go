@@ -103,7 +103,7 @@ func (p *parser) role(at *yaml.Node, name, from string) []*Task {
 		p.errs.Add(p.pos(at), "role %s: roles are read inside a play only", name)
 		return nil
 	}
-	dir := "roles/" + name
+	dir := p.roleDir(name, from)
 	if !p.roles.loaded[name] {
 		p.roles.loaded[name] = true
 		p.roleExtras(at, dir)
@@ -118,6 +118,33 @@ func (p *parser) role(at *yaml.Node, name, from string) []*Task {
 		p.roleSource(t, dir)
 	}
 	return tasks
+}
+
+// roleDir is where role name is: roles/NAME beside the playbook, else
+// the first directory of the roles path (ansible.cfg roles_path) that has
+// it, as Ansible looks for roles.
+func (p *parser) roleDir(name, from string) string {
+	dir := "roles/" + name
+	for _, rp := range p.pb.RolesPath {
+		if p.roleExists(dir, from) {
+			break
+		}
+		if cand := path.Join(rp, name); p.roleExists(cand, from) {
+			return cand
+		}
+	}
+	return dir
+}
+
+// roleExists reports whether dir holds a role: its tasks file, handlers,
+// defaults, vars or meta.
+func (p *parser) roleExists(dir, from string) bool {
+	for _, f := range []string{"tasks/" + from, "handlers/main.yml", "defaults/main.yml", "vars/main.yml", "meta/main.yml"} {
+		if _, err := p.read(dir + "/" + f); !isNotExist(err) {
+			return true
+		}
+	}
+	return false
 }
 
 // roleExtras reads a role's handlers, defaults and vars, each optional.

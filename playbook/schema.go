@@ -139,6 +139,8 @@ func keySchemaTable() map[string]schema {
 		// schema only once playKeys or taskKeys lists it).
 		"serial":   withDoc(anyOf(schema{"type": []string{"integer", "string"}}, schema{"type": "array", "items": schema{"type": []string{"integer", "string"}}}), "hosts per batch: a number, a percentage, or a list of them"),
 		"run_once": withDoc(ref("bool"), "run the task on the first host of the batch only"),
+		"max_fail_percentage": withDoc(anyOf(schema{"type": "integer", "minimum": 0, "maximum": 100}, schema{"type": "string", "pattern": `^\s*[0-9]+\s*%?\s*$`}),
+			"stop the run after a batch in which more than this percentage of the hosts failed"),
 	}
 	block := schema{}
 	for _, k := range blockKeys {

@@ -22,7 +22,7 @@ const maxImportDepth = 16
 
 // blockKeys are the keys a block or an import may carry besides its body.
 var blockKeys = []string{"name", "when", "tags", "become", "become_user", "become_method", "vars",
-	"ignore_errors", "no_log", "check_mode"}
+	"ignore_errors", "no_log", "check_mode", "run_once"}
 
 // importNames are the keys that import a task file, as Ansible spells them.
 var importNames = map[string]bool{"import_tasks": true, "include_tasks": true,
@@ -178,6 +178,7 @@ func mergeParent(parent, t *Task) {
 	}
 	parent.IgnoreErrors = parent.IgnoreErrors || t.IgnoreErrors
 	parent.NoLog = parent.NoLog || t.NoLog
+	parent.RunOnce = parent.RunOnce || t.RunOnce
 	if t.CheckMode != nil {
 		parent.CheckMode = t.CheckMode
 	}
@@ -197,6 +198,7 @@ func inherit(parent, child *Task) {
 	}
 	child.IgnoreErrors = child.IgnoreErrors || parent.IgnoreErrors
 	child.NoLog = child.NoLog || parent.NoLog
+	child.RunOnce = child.RunOnce || parent.RunOnce
 	if child.CheckMode == nil {
 		child.CheckMode = parent.CheckMode
 	}
@@ -268,7 +270,7 @@ func (p *parser) subFileAt(v *yaml.Node, relPath string, optional bool) (*yaml.N
 		p.pb.Sources = map[string][]byte{}
 	}
 	p.pb.Sources[relPath] = data
-	sub := &parser{file: file, rel: relPath, keys: p.keys, pb: p.pb, read: p.read, depth: p.depth + 1, roles: p.roles}
+	sub := &parser{file: file, rel: relPath, keys: p.keys, pb: p.pb, read: p.read, depth: p.depth + 1, roles: p.roles, static: p.static}
 	if e := vaultFileError(file, data); e != nil {
 		p.errs = append(p.errs, e)
 		return nil, nil

@@ -3,7 +3,6 @@ package playbook
 import (
 	"bytes"
 	"fmt"
-	"os"
 
 	"gopkg.in/yaml.v3"
 
@@ -21,11 +20,7 @@ type VaultKeys struct {
 
 // LoadVault is Load with keys for `!vault` values.
 func LoadVault(path string, keys *VaultKeys) (*Playbook, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return ParseVault(path, data, keys)
+	return LoadOptions(path, Options{Keys: keys})
 }
 
 // vault replaces every `!vault` value under n by its plaintext, recorded

@@ -65,7 +65,7 @@ func needsEscape(s string, keepNewlines bool) bool {
 // escaped returns e with every text a user or a host controls escaped for
 // the human report.
 func escaped(e Event) Event {
-	e.Play, e.Task, e.Host = Escape(e.Play, false), Escape(e.Task, false), Escape(e.Host, false)
+	e.Play, e.Task, e.Host, e.Config = Escape(e.Play, false), Escape(e.Task, false), Escape(e.Host, false), Escape(e.Config, false)
 	e.Pos, e.Module = Escape(e.Pos, false), Escape(e.Module, false)
 	e.Error, e.Msg = Escape(e.Error, true), Escape(e.Msg, true)
 	if e.Warnings != nil {

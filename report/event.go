@@ -70,7 +70,9 @@ type Event struct {
 	Ignored bool `json:"ignored,omitempty"`
 	// Image is set on play_start when the host is an image being built:
 	// nothing is started or applied live.
-	Image      bool               `json:"image,omitempty"`
+	Image bool `json:"image,omitempty"`
+	// Config is the ansible.cfg the run read (on run_start).
+	Config     string             `json:"config,omitempty"`
 	DurationMS float64            `json:"duration_ms,omitempty"`
 	Recap      map[string]*Counts `json:"recap,omitempty"`
 }

@@ -79,6 +79,11 @@ func (h *Human) Emit(e Event) {
 			mode += " (image build: nothing is started or applied live; settings take effect at boot)"
 		}
 		fmt.Fprintf(&b, "%s%s\n", h.paint(bold, "PLAY "+e.Play), mode)
+	case RunStart:
+		if e.Config == "" {
+			return
+		}
+		fmt.Fprintf(&b, "config file = %s\n", e.Config)
 	case TaskResult:
 		h.result(&b, e)
 	case Recap:

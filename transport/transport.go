@@ -87,7 +87,7 @@ func (l Local) Run(ctx context.Context, t Target, job *Job, sink report.Sink) Re
 	b := job.Bundle
 	opts := engine.Options{Host: t.Name, Check: b.Check, NoVerify: b.NoVerify, Tags: b.Tags, SkipTags: b.SkipTags, StartAtTask: b.StartAtTask,
 		HostVars: t.Vars, ExtraVars: b.ExtraVars, PlaybookID: b.PlaybookID, Sink: sink,
-		StateDir: b.StateDir, LockPath: b.LockPath}
+		StateDir: b.StateDir, LockPath: b.LockPath, Play: b.Play, RunOnceHosts: b.RunOnceHosts}
 	if job.Match != nil {
 		opts.MatchHosts = func(p string) bool { return job.Match(t.Name, p) }
 	}

@@ -157,6 +157,7 @@ func (e *env) versionCmd(args []string) int {
 		return code
 	}
 	fmt.Fprintln(e.stdout, versionLine())
+	fmt.Fprintln(e.stdout, cfgVersionLine())
 	return exitOK
 }
 
@@ -226,6 +227,7 @@ type applyFlags struct {
 	listHosts, askBecomePass bool
 	vaultPasswordFile        string
 	ansible                  ansibleFlags
+	cfg                      *ansibleCfg // the ansible.cfg read, if any
 }
 
 // register adds apply's (or, when check, check's) flags to fs.
@@ -271,7 +273,13 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 	default:
 		return e.usageErr(name, fmt.Sprintf("one PLAYBOOK, found %d arguments: %q", len(pos), pos))
 	}
-	if err := f.check1(); err != nil {
+	var err error
+	if f.cfg, err = loadAnsibleCfg(os.Getenv); err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
+		return exitFailed
+	}
+	e.applyCfg(f.cfg, &f, fs.Changed)
+	if err = f.check1(); err != nil {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
@@ -283,7 +291,11 @@ func (e *env) apply(ctx context.Context, args []string, check bool) int {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
-	pb, err := loadPlaybook(pos[0], f.vaultPasswordFile)
+	opts := e.loadOptions(f.cfg, pos[0], f.extra.vars)
+	if f.ansible.syntaxCheck {
+		opts.Vars = nil // syntax only: templated hosts and notify are not rendered
+	}
+	pb, err := loadPlaybook(pos[0], f.vaultPasswordFile, opts)
 	if err != nil {
 		e.printErr(err)
 		return exitFailed
@@ -353,8 +365,8 @@ func (e *env) printErr(err error) {
 
 // validateOne validates one playbook for validate: its problems, or its
 // file's error at the file's name.
-func validateOne(path string, extra map[string]any) error {
-	pb, err := playbook.Load(path)
+func validateOne(path string, extra map[string]any, o playbook.Options) error {
+	pb, err := playbook.LoadOptions(path, o)
 	if err == nil {
 		return playbook.CheckExtraVars(pb, extra)
 	}
@@ -403,9 +415,17 @@ func (e *env) validate(args []string) int {
 	if len(pos) == 0 {
 		return e.usageErr("validate", "missing PLAYBOOK")
 	}
+	cfg, err := loadAnsibleCfg(os.Getenv)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "provision: %v\n", err)
+		return exitFailed
+	}
+	for _, w := range cfg.warnings {
+		fmt.Fprintf(e.stderr, "warning: %s\n", w)
+	}
 	var problems *multierror.Error
 	for _, p := range pos {
-		problems = diag.Append(problems, validateOne(p, extra.vars))
+		problems = diag.Append(problems, validateOne(p, extra.vars, playbook.Options{RolesPath: e.playbookRolesPath(cfg, p)}))
 	}
 	if problems != nil {
 		e.printErr(problems)

@@ -44,6 +44,7 @@ func (c *cmdFlags) parse(e *env, args []string) (pos []string, code int, ok bool
 		return nil, e.usageErr(c.name, flagErr(err)), false
 	case c.version:
 		fmt.Fprintln(e.stdout, versionLine())
+		fmt.Fprintln(e.stdout, cfgVersionLine())
 		return nil, exitOK, false
 	}
 	return c.Args(), 0, true

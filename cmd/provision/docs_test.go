@@ -80,3 +80,62 @@ func indent(s, prefix string) string {
 	}
 	return strings.Join(lines, "\n") + "\n"
 }
+
+// TestUnsupportedDocumented runs every row of the table of what is
+// still unsupported in docs/playbooks.md: the Ansible snippet, put where
+// the row says (a task's key, a task, a play's key), gives the message
+// the row shows, from validate, or from apply under --root for rows
+// marked (run).
+func TestUnsupportedDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/playbooks.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, table, _ := strings.Cut(string(doc), "<!-- unsupported: begin -->\n")
+	table, _, _ = strings.Cut(table, "<!-- unsupported: end -->")
+	rows := 0
+	for _, line := range strings.Split(table, "\n") {
+		cells := strings.Split(strings.ReplaceAll(line, `\|`, "\x00"), " | ")
+		if len(cells) != 3 || !strings.HasPrefix(cells[1], "`") {
+			continue
+		}
+		rows++
+		where := strings.TrimPrefix(cells[0], "| ")
+		snippet := strings.ReplaceAll(strings.Trim(cells[1], "`"), "\x00", "|")
+		want := strings.TrimSuffix(strings.TrimSuffix(strings.Trim(strings.TrimSuffix(cells[2], " |"), "`"), "..."), "`")
+		var pb string
+		switch strings.TrimSuffix(where, " (run)") {
+		case "task":
+			pb = "- hosts: all\n  tasks:\n    - debug: {msg: x}\n      " + snippet + "\n"
+		case "module":
+			pb = "- hosts: all\n  tasks:\n    - " + snippet + "\n"
+		case "play":
+			pb = "- hosts: all\n  " + snippet + "\n  tasks: []\n"
+			if strings.HasPrefix(snippet, "hosts:") {
+				pb = "- " + snippet + "\n  tasks: []\n"
+			}
+		default:
+			t.Errorf("row %q: unknown place %q", line, where)
+			continue
+		}
+		dir := t.TempDir()
+		file := filepath.Join(dir, "p.yml")
+		if err := os.WriteFile(file, []byte(pb), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		args := []string{"validate", file}
+		if strings.HasSuffix(where, " (run)") {
+			root := filepath.Join(dir, "root")
+			os.Mkdir(root, 0o755)
+			args = []string{"apply", "--root", root, file}
+		}
+		var stdout, stderr bytes.Buffer
+		run(context.Background(), args, nil, &stdout, &stderr)
+		if out := stdout.String() + stderr.String(); !strings.Contains(out, want) {
+			t.Errorf("%s %s: output does not contain %q:\n%s", where, snippet, want, out)
+		}
+	}
+	if rows < 40 {
+		t.Errorf("%d rows read from the table, want at least 40", rows)
+	}
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/mattn/go-isatty"
@@ -48,6 +47,9 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
+	if f.cfg != nil {
+		f.cfg.applySSH(targets, &f.ansible)
+	}
 	if f.askBecomePass {
 		pass, err := e.readPassword("BECOME password: ")
 		if err != nil {
@@ -72,7 +74,7 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 	job := &transport.Job{Playbook: pb, Verbose: f.verbose >= levelVerbose, Bundle: agent.Bundle{
 		Version: agent.BundleVersion, Playbook: pb.File, PlaybookID: abs, Source: source,
 		Check: f.check, NoVerify: f.noVerify, Tags: f.tags, SkipTags: f.skipTags, StartAtTask: f.ansible.startAtTask, ExtraVars: f.extra.vars, Vaulted: pb.Vaulted,
-		StateDir: f.state.dir, LockPath: f.state.lock,
+		StateDir: f.state.dir, LockPath: f.state.lock, RolesPath: pb.RolesPath,
 	}}
 	job.Match = inv.Match
 	remote := false
@@ -93,11 +95,14 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		for _, t := range targets {
 			h.HostWidth = max(h.HostWidth, len(t.Name))
 		}
-		if h.ShowHost && isTerminal(e.stdout) && isTerminal(e.stderr) {
+		if h.ShowHost && isTerminal(e.stdout) && isTerminal(e.stderr) && !playByPlay(pb) {
 			live = &report.Live{W: e.stdout, Total: len(targets)}
 			h.Live = live
 			live.Run(250 * time.Millisecond)
 		}
+	}
+	if f.cfg != nil && f.cfg.path != "" {
+		sink.Emit(report.Event{V: report.SchemaVersion, Type: report.RunStart, Time: time.Now().UTC(), Check: f.check, Config: f.cfg.path})
 	}
 	local := transport.Local{Root: root, Image: root != "/"}
 	if root != "/" {
@@ -113,62 +118,9 @@ func (e *env) fleet(ctx context.Context, pb *playbook.Playbook, f *applyFlags) i
 		return exitFailed
 	}
 	graceful.Store(true)
-	recap := map[string]*report.Counts{}
-	var failures hostFailures
-	var mu sync.Mutex
-	forks := max(f.forks, 1)
-	sem := make(chan struct{}, forks)
-	var wg sync.WaitGroup
-	notStarted := 0
-	for _, t := range targets {
-		select {
-		case <-ctx.Done():
-		case sem <- struct{}{}:
-		}
-		if ctx.Err() != nil {
-			notStarted++
-			continue
-		}
-		wg.Add(1)
-		go func(t target) {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if live != nil {
-				live.Start(t.Name)
-				defer live.Done(t.Name)
-			}
-			res := transport.Result{Counts: &report.Counts{}, Err: t.err}
-			if t.err == nil {
-				var tr transport.Transport = ssh
-				switch t.Connection {
-				case "local":
-					tr = local
-				case inventory.ConnChroot:
-					tr = &transport.Chroot{}
-				}
-				res = tr.Run(ctx, t.Target, job, sink)
-			}
-			if res.Counts == nil {
-				res.Counts = &report.Counts{}
-			}
-			if res.Err != nil {
-				status := report.StatusFailed
-				if res.Unreachable {
-					status = report.StatusUnreachable
-					res.Counts.Unreachable = true
-				} else {
-					res.Counts.Failed++
-				}
-				sink.Emit(report.Event{V: report.SchemaVersion, Type: report.HostError, Time: time.Now().UTC(),
-					Host: t.Name, Status: status, Error: res.Err.Error(), Check: f.check})
-				failures.add(t.Name, res.Unreachable, res.Err)
-			}
-			mu.Lock()
-			recap[t.Name] = res.Counts
-			mu.Unlock()
-		}(t)
-	}
-	wg.Wait()
+	fr := &fleetRun{forks: max(f.forks, 1), check: f.check, sink: sink, live: live, local: local, ssh: ssh, recap: map[string]*report.Counts{}}
+	fr.run(ctx, e, pb, inv, targets, job)
+	recap, notStarted, failures := fr.recap, fr.notStarted, &fr.failures
 	if live != nil {
 		live.Close()
 	}

@@ -64,7 +64,7 @@ func (e *env) pullCmd(ctx context.Context, args []string) int {
 		if err != nil {
 			return e.fail(err)
 		}
-		pb, err := playbook.Load(abs)
+		pb, err := playbook.LoadOptions(abs, playbook.Options{Vars: map[string]any{}})
 		if err != nil {
 			e.printErr(err)
 			return exitFailed

@@ -12,9 +12,9 @@ import (
 // loadPlaybook loads a playbook, decrypting its !vault values with the
 // password in passwordFile when one is given (trailing white space is not
 // part of the password, as with ansible-vault).
-func loadPlaybook(path, passwordFile string) (*playbook.Playbook, error) {
+func loadPlaybook(path, passwordFile string, o playbook.Options) (*playbook.Playbook, error) {
 	if passwordFile == "" {
-		return playbook.Load(path)
+		return playbook.LoadOptions(path, o)
 	}
 	if fi, err := os.Stat(passwordFile); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
 		// Ansible runs such a file and takes its output; reading the
@@ -29,7 +29,8 @@ func loadPlaybook(path, passwordFile string) (*playbook.Playbook, error) {
 	if len(password) == 0 {
 		return nil, fmt.Errorf("vault password file %s is empty", passwordFile)
 	}
-	return playbook.LoadVault(path, &playbook.VaultKeys{Password: password})
+	o.Keys = &playbook.VaultKeys{Password: password}
+	return playbook.LoadOptions(path, o)
 }
 
 // syntaxCheckExtra is --syntax-check's part of validate -e: the templated

@@ -40,8 +40,10 @@ writes the value to /proc/sys so it applies now, without a reboot or
 ` + "`sysctl --system`" + `.
 
 Check looks at the file line by line: a line setting the same parameter
-(also written ` + "`name=value`" + `, with slashes, or with the ` + "`-`" + ` prefix) is
-replaced by the canonical ` + "`name = value`" + `, later duplicates are removed
+(also written with slashes, or with the ` + "`-`" + ` prefix) is replaced by the
+canonical ` + "`name = value`" + ` unless it sets the same value with only white
+space differing (` + "`name=value`" + `, as Ansible's sysctl module writes it, is
+kept), later duplicates are removed
 (the last one would win), and every other line is kept byte for byte. The
 change carries the file's path, so --diff shows a unified diff. With
 ` + "`apply_live`" + ` (the default) Check also reads /proc/sys/NAME and compares it
@@ -174,7 +176,7 @@ func (s *Sysctl) edit(old string) string {
 			if strings.HasSuffix(l, "\n") {
 				nl = "\n"
 			}
-			if strings.TrimRight(l, "\r\n") == want {
+			if strings.TrimRight(l, "\r\n") == want || s.sameSetting(l) {
 				out = append(out, l)
 			} else {
 				out = append(out, want+nl)
@@ -189,6 +191,14 @@ func (s *Sysctl) edit(old string) string {
 		out = append(out, want+"\n")
 	}
 	return strings.Join(out, "")
+}
+
+// sameSetting reports whether line sets the parameter to the value
+// already, spelled with dots and written with other white space around
+// "=" (Ansible's sysctl module writes name=value): such a line is kept.
+func (s *Sysctl) sameSetting(line string) bool {
+	k, v, ok := strings.Cut(strings.TrimSpace(line), "=")
+	return ok && strings.TrimSpace(k) == s.Name && fields(v) == fields(s.Value)
 }
 
 type sysctlPlan struct {

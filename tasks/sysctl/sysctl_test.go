@@ -92,6 +92,19 @@ func TestSysctlSpellingsAndDuplicates(t *testing.T) {
 	taskstest.Converge(t, sys, s)
 }
 
+// TestSysctlKeepsAnsibleLine checks that a line Ansible's sysctl module
+// wrote (name=value) with the wanted value is left as it is.
+func TestSysctlKeepsAnsibleLine(t *testing.T) {
+	sys, _ := taskstest.New(t)
+	taskstest.WriteFile(t, sys, DefaultFile, "user.max_user_namespaces=28633\n")
+	s := &Sysctl{Name: "user.max_user_namespaces", Value: "28633", ApplyLive: no()}
+	wantChanges(t, check(t, sys, s), nil)
+	s.Value = "30000"
+	wantChanges(t, check(t, sys, s), []tasks.Change{
+		{Field: "content", Path: DefaultFile, Before: "user.max_user_namespaces=28633\n", After: "user.max_user_namespaces = 30000\n"},
+	})
+}
+
 func TestSysctlWhitespaceNormalised(t *testing.T) {
 	sys, _ := taskstest.New(t)
 	taskstest.WriteFile(t, sys, "/proc/sys/net/ipv4/ping_group_range", "0\t2147483647\n")
