@@ -79,6 +79,21 @@ func TestSetuidPodman(t *testing.T) {
 			t.Errorf("doctor ran %q as %s with a setuid podman", strings.Join(c.Argv, " "), c.User)
 		}
 	}
+	// The same with podman 5, whose check 18 asks podman info for a
+	// refused cni: a setuid podman run by a user made root-owned
+	// ~/.config directories (0700, the user's group) on the Debian 13 test
+	// host, which then broke the user's podman and systemd --user.
+	h5 := newHost(t)
+	h5.version = "5.4.2"
+	h5.chown("/usr/bin/podman", 0)
+	h5.chmod("/usr/bin/podman", 0o4755)
+	rep5 := h5.doctor(Options{})
+	want(t, result(t, rep5, 18, "alice"), Skip, "/usr/bin/podman is setuid root (check 2)", "")
+	for _, c := range h5.run.Calls {
+		if c.User != "" {
+			t.Errorf("podman 5: doctor ran %q as %s with a setuid podman", strings.Join(c.Argv, " "), c.User)
+		}
+	}
 
 	// The disk still shows a remembered vfs, and a registries file podman
 	// refuses.

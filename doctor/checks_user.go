@@ -296,7 +296,7 @@ func checkCgroups(ctx context.Context, e *env, s *subject) outcome {
 		return skip("cannot tell the cgroup version: /sys/fs/cgroup is not in /proc/self/mountinfo and podman info is unavailable")
 	case "v1":
 		return outcome{status: Warn, found: "cgroup v1 (hybrid or legacy hierarchy): rootless resource limits are ignored",
-			symptom: "Podman 5 warns that cgroups v1 is deprecated; --memory, --cpus and --pids-limit are ignored for rootless containers",
+			symptom: msgCgroupsV1 + " (podman 5 on every command; containers still run, with the cgroupfs manager); --memory, --cpus and --pids-limit are ignored for rootless containers",
 			fix:     fixes(note("boot with systemd.unified_cgroup_hierarchy=1 (the default on RHEL 9, Debian 11 and later)"))}
 	}
 	uid := strconv.FormatInt(s.user.UID, 10)
@@ -624,15 +624,45 @@ func checkShortNames(ctx context.Context, e *env, s *subject) outcome {
 	return pass(found)
 }
 
+// Messages of podman 5.4.2 (Debian 13), met on the e2e suite's trixie
+// host (e2e/doctor_test.go checks them there): podman 5 has netavark only
+// (its builds drop CNI), so without netavark every podman command fails,
+// podman info included, and a containers.conf that asks for CNI is
+// refused; without the rootless network tool a container with the default
+// network cannot start (podman run exits 127).
+const (
+	msgNoNetavark5 = `Error: could not find "netavark" in one of [/usr/local/libexec/podman /usr/local/lib/podman /usr/libexec/podman /usr/lib/podman].  To resolve this error, set the helper_binaries_dir key in the ` + "`[engine]`" + ` section of containers.conf to the directory containing your helper binaries.`
+	msgNoCNI5      = `Error: cni support is not enabled in this build, only netavark. Got unsupported network backend "cni"`
+	// msgNoNetTool is the podman run error for a missing pasta or
+	// slirp4netns (%[1]s).
+	msgNoNetTool = `Error: could not find %[1]s, the network namespace can't be configured: exec: "%[1]s": executable file not found in $PATH`
+)
+
+// msgCgroupsV1 is the warning podman 5.4.2 prints (level=warning, on
+// stderr) on every command on a cgroup v1 host, met on the e2e suite's
+// trixie host: containers run there all the same.
+const msgCgroupsV1 = "Using cgroups-v1 which is deprecated in favor of cgroups-v2 with Podman v5 and will be removed in a future version. Set environment variable `PODMAN_IGNORE_CGROUPSV1_WARNING` to hide this warning."
+
 // 18. the network backend is netavark, not a CNI choice cached from before
-// netavark was installed.
+// netavark was installed (podman 4), and netavark is there at all (podman
+// 5, which has no other backend: CNI is neither chosen nor cached, podman
+// fails outright with msgNoNetavark5, or msgNoCNI5 when containers.conf
+// names cni).
 func checkNetworkBackend(ctx context.Context, e *env, s *subject) outcome {
+	netavarkFix := task("package", arg{"names", []string{"netavark", "aardvark-dns"}})
+	if e.podman() != "" {
+		if v, _ := e.podmanVersion(ctx); versionAtLeast(v, 5, 0) {
+			if o, done := networkBackend5(ctx, e, s, v, netavarkFix); done {
+				return o
+			}
+		}
+	}
 	symptom := "cni stuck because first use preceded the netavark install; CNI is deprecated and removed in Podman 6"
 	if e.podman() != "" {
 		if h := e.firstRunHazard(ctx, s); h != nil && h.noNetavark {
 			return outcome{status: Warn,
 				found:   fmt.Sprintf("podman has never run as %s (%s does not exist) and netavark is not installed: the first run may pick CNI and cache it", s.who(), h.graphRoot),
-				symptom: symptom, fix: fixes(task("package", arg{"names", []string{"netavark", "aardvark-dns"}}))}
+				symptom: symptom, fix: fixes(netavarkFix)}
 		}
 	}
 	info, o, ok := e.needInfo(ctx, s)
@@ -652,7 +682,7 @@ func checkNetworkBackend(ctx context.Context, e *env, s *subject) outcome {
 	var fx []Fix
 	if netavark == "" {
 		found += "; netavark is not installed"
-		fx = append(fx, task("package", arg{"names", []string{"netavark", "aardvark-dns"}}))
+		fx = append(fx, netavarkFix)
 	} else {
 		found += "; netavark is installed at " + netavark
 	}
@@ -667,8 +697,38 @@ func checkNetworkBackend(ctx context.Context, e *env, s *subject) outcome {
 	return outcome{status: Warn, found: found, symptom: symptom, fix: fx}
 }
 
+// networkBackend5 is check 18 for podman 5: netavark missing, or podman
+// info refusing a configured cni, fail (done); otherwise the common path
+// goes on (a podman 5 built with CNI reports it like podman 4).
+func networkBackend5(ctx context.Context, e *env, s *subject, v string, netavarkFix Fix) (outcome, bool) {
+	if e.netavarkPath() == "" {
+		return outcome{status: Fail,
+			found:   "podman " + v + " and netavark is not installed: podman 5 has no other network backend, so every podman command fails, podman info included",
+			symptom: msgNoNetavark5, fix: fixes(netavarkFix)}, true
+	}
+	// Never run a podman that must not run as s (setuid root, first-run
+	// hazard): the common path says why.
+	if _, ok := e.needPodman(ctx, s); !ok {
+		return outcome{}, false
+	}
+	r := e.podmanInfo(ctx, s)
+	if r.err != nil || r.res.ExitCode == 0 {
+		return outcome{}, false
+	}
+	for _, l := range strings.Split(r.res.Stderr, "\n") {
+		if strings.Contains(l, "cni support is not enabled in this build") {
+			fx := note(`delete network_backend = "cni" from the [network] table of containers.conf (podman --log-level=debug info names the files it reads): podman 5 has netavark only`)
+			return outcome{status: Fail,
+				found:   "podman " + v + " as " + s.who() + " is configured for CNI, which this build does not have",
+				symptom: strings.TrimSpace(l), fix: fixes(fx, resetFix(s, "networks and containers made with CNI do not carry over"))}, true
+		}
+	}
+	return outcome{}, false
+}
+
 // 19. the rootless network tool podman uses (pasta from 5.0, slirp4netns
-// before) is installed.
+// before) is installed. Without it, podman 5.4.2 says msgNoNetTool (podman
+// info still passes and reports an empty executable).
 func checkRootlessNetwork(ctx context.Context, e *env, s *subject) outcome {
 	if s.root() {
 		return skip("root does not use a rootless network tool")
@@ -706,8 +766,8 @@ func checkRootlessNetwork(ctx context.Context, e *env, s *subject) outcome {
 	if tool == "pasta" {
 		pkg = "passt"
 	}
-	return outcome{status: Fail, found: fmt.Sprintf("%s (%s) is not installed", tool, how),
-		symptom: fmt.Sprintf("container creation fails for default networking (could not find %s; exact text unverified)", tool),
+	return outcome{status: Fail, found: fmt.Sprintf("%s (%s) is not installed: podman run with the default network exits 127", tool, how),
+		symptom: fmt.Sprintf(msgNoNetTool, tool),
 		fix:     fixes(task("package", arg{"names", []string{pkg}}))}
 }
 

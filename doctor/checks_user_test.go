@@ -180,7 +180,7 @@ func TestCgroups(t *testing.T) {
 
 	h.write("/proc/self/mountinfo", strings.Replace(mountinfoGreen, "- cgroup2 cgroup2", "- tmpfs tmpfs", 1))
 	rep = h.doctor(Options{Checks: []int{11}})
-	want(t, result(t, rep, 11, "alice"), Warn, "cgroup v1", "cgroups v1 is deprecated", "systemd.unified_cgroup_hierarchy=1")
+	want(t, result(t, rep, 11, "alice"), Warn, "cgroup v1", "Using cgroups-v1 which is deprecated in favor of cgroups-v2 with Podman v5", "systemd.unified_cgroup_hierarchy=1")
 }
 
 func TestVFSRemembered(t *testing.T) {
@@ -366,6 +366,44 @@ func TestNetworkBackend(t *testing.T) {
 	want(t, result(t, rep, 18, "bob"), Warn, "podman 3.x: CNI only", "", "podman 4.0 or later")
 }
 
+// podman5Stderr is what podman 5.4.2 printed on stderr on the e2e suite's
+// Debian 13 host (cgroup v1) before each of its errors.
+const podman5Stderr = `time="2026-12-05T16:43:35Z" level=warning msg="Using cgroups-v1 which is deprecated in favor of cgroups-v2 with Podman v5 and will be removed in a future version. Set environment variable ` + "`PODMAN_IGNORE_CGROUPSV1_WARNING`" + ` to hide this warning."` + "\n"
+
+// TestNetworkBackendPodman5 uses the texts podman 5.4.2 printed on the
+// trixie test host: without netavark every command fails, and a
+// containers.conf naming cni is refused.
+func TestNetworkBackendPodman5(t *testing.T) {
+	h := newHost(t)
+	h.version = "5.4.2"
+	for _, u := range []string{"", "alice", "bob"} {
+		h.setInfo(u, "version.Version", "5.4.2")
+		h.setInfo(u, "host.rootlessNetworkCmd", "pasta")
+	}
+	h.remove("/usr/lib/podman/netavark")
+	noNetavark := podman5Stderr + podman5Stderr + `Error: could not find "netavark" in one of [/usr/local/libexec/podman /usr/local/lib/podman /usr/libexec/podman /usr/lib/podman].  To resolve this error, set the helper_binaries_dir key in the ` + "`[engine]`" + ` section of containers.conf to the directory containing your helper binaries.` + "\n"
+	h.infoFail["alice"] = noNetavark
+	h.remove("/home/bob/.local/share/containers")
+	rep := h.doctor(Options{Checks: []int{15, 18}})
+	want(t, result(t, rep, 18, "alice"), Fail, "podman 5.4.2 and netavark is not installed: podman 5 has no other network backend",
+		`Error: could not find "netavark" in one of [/usr/local/libexec/podman`, "task: package: {names: [netavark, aardvark-dns]}")
+	// No first-run hazard on podman 5: it never picks and caches CNI.
+	want(t, result(t, rep, 18, "bob"), Fail, "netavark is not installed", "could not find \"netavark\"")
+	if r := result(t, rep, 15, "alice"); r.Status != Fail || !strings.Contains(r.Found, "(recognised: see check 18)") ||
+		!strings.HasPrefix(r.Found, `podman info as alice exited 125: Error: could not find "netavark"`) {
+		t.Errorf("check 15 with podman info failing for want of netavark:\n%+v", r)
+	}
+
+	h = newHost(t)
+	h.version = "5.4.2"
+	h.infoFail["alice"] = podman5Stderr + `Error: cni support is not enabled in this build, only netavark. Got unsupported network backend "cni"` + "\n"
+	rep = h.doctor(Options{Checks: []int{18}})
+	want(t, result(t, rep, 18, "alice"), Fail, "configured for CNI, which this build does not have",
+		`Error: cni support is not enabled in this build, only netavark. Got unsupported network backend "cni"`,
+		`delete network_backend = "cni"`, "as alice: podman system reset")
+	want(t, result(t, rep, 18, "bob"), Pass, "netavark", "")
+}
+
 func TestRootlessNetwork(t *testing.T) {
 	h := newHost(t)
 	h.remove("/usr/bin/slirp4netns")
@@ -378,7 +416,8 @@ func TestRootlessNetwork(t *testing.T) {
 	h.setInfo("alice", "version.Version", "5.2.2")
 	h.setInfo("alice", "host.rootlessNetworkCmd", "pasta")
 	rep = h.doctor(Options{Checks: []int{19}})
-	want(t, result(t, rep, 19, "alice"), Fail, "pasta (podman info rootlessNetworkCmd) is not installed", "", "package: {names: [passt]}")
+	want(t, result(t, rep, 19, "alice"), Fail, "pasta (podman info rootlessNetworkCmd) is not installed",
+		`Error: could not find pasta, the network namespace can't be configured: exec: "pasta": executable file not found in $PATH`, "package: {names: [passt]}")
 	h.exe("/usr/bin/pasta", 0o755)
 	rep = h.doctor(Options{Checks: []int{19}})
 	want(t, result(t, rep, 19, "alice"), Pass, "pasta (podman info rootlessNetworkCmd) at /usr/bin/pasta", "")

@@ -229,7 +229,7 @@ func (e *env) podmanInfo(ctx context.Context, s *subject) *podmanInfoResult {
 	switch {
 	case r.err != nil:
 	case r.res.ExitCode != 0:
-		r.failed = fmt.Sprintf("podman info as %s exited %d: %s", s.who(), r.res.ExitCode, quoteLines(r.res.Stderr, 6))
+		r.failed = fmt.Sprintf("podman info as %s exited %d: %s", s.who(), r.res.ExitCode, quoteLines(withoutNoise(r.res.Stderr), 6))
 	default:
 		var info podmanInfo
 		if err := json.Unmarshal([]byte(r.res.Stdout), &info); err != nil {
@@ -297,6 +297,8 @@ var knownMessages = []known{
 	{`short-name resolution enforced but cannot prompt without a TTY`, 17},
 	{`could not find pasta`, 19},
 	{`could not find slirp4netns`, 19},
+	{`could not find "netavark" in one of`, 18},
+	{`cni support is not enabled in this build`, 18},
 }
 
 // recognise returns the lines of out that carry a known message, and the
@@ -319,6 +321,29 @@ func recognise(out string) (lines []string, checks []int) {
 	return lines, checks
 }
 
+// noise marks lines podman prints before any error on some hosts, which
+// another check reports (podman 5 on cgroup v1: check 11): a failure
+// quotes the lines after them.
+var noise = []string{"Using cgroups-v1 which is deprecated in favor of cgroups-v2"}
+
+// withoutNoise drops the noise lines from out, unless nothing else is left.
+func withoutNoise(out string) string {
+	var keep []string
+	for _, l := range strings.Split(out, "\n") {
+		noisy := false
+		for _, n := range noise {
+			noisy = noisy || strings.Contains(l, n)
+		}
+		if !noisy {
+			keep = append(keep, l)
+		}
+	}
+	if strings.TrimSpace(strings.Join(keep, "")) == "" {
+		return out
+	}
+	return strings.Join(keep, "\n")
+}
+
 // explainFailure turns a failed podman command into found and symptom,
 // naming the checks that explain the recognised messages.
 func explainFailure(what string, r tasks.Result, self int) (found, symptom string) {
@@ -326,7 +351,7 @@ func explainFailure(what string, r tasks.Result, self int) (found, symptom strin
 	if strings.TrimSpace(out) == "" {
 		out = r.Stdout
 	}
-	found = fmt.Sprintf("%s exited %d: %s", what, r.ExitCode, quoteLines(out, 6))
+	found = fmt.Sprintf("%s exited %d: %s", what, r.ExitCode, quoteLines(withoutNoise(out), 6))
 	lines, checks := recognise(out)
 	if len(lines) > 0 {
 		symptom = strings.Join(lines, "\n")

@@ -113,7 +113,8 @@ func (e *env) firstRunHazard(ctx context.Context, s *subject) *hazard {
 	if e.storageConf(s).driver() == "" {
 		h.noDriver = true
 	}
-	if v, _ := e.podmanVersion(ctx); versionAtLeast(v, 4, 0) && e.netavarkPath() == "" {
+	// podman 5 never picks CNI: without netavark it fails (check 18).
+	if v, _ := e.podmanVersion(ctx); versionAtLeast(v, 4, 0) && !versionAtLeast(v, 5, 0) && e.netavarkPath() == "" {
 		h.noNetavark = true
 	}
 	if h.noDriver || h.noNetavark {

@@ -35,7 +35,7 @@ const rpmUnknownBook = `- hosts: all
 func TestCheckLeavesRPMHostUntouched(t *testing.T) {
 	testhost.Require(t)
 	t.Parallel()
-	for _, kind := range []testhost.Kind{testhost.Fedora, testhost.Yum} {
+	for _, kind := range []testhost.Kind{testhost.Fedora, testhost.DNF5, testhost.Yum} {
 		t.Run(string(kind), func(t *testing.T) {
 			t.Parallel()
 			st := newStageLog(t)
@@ -47,10 +47,7 @@ func TestCheckLeavesRPMHostUntouched(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			pm := "dnf"
-			if kind == testhost.Yum {
-				pm = "yum"
-			}
+			pm := map[testhost.Kind]string{testhost.Fedora: "dnf", testhost.DNF5: "dnf5", testhost.Yum: "yum"}[kind]
 			check := func(what string) {
 				disk := strictDiskSnapshot(t, h)
 				r := runBook(t, st, h, 2, "check ("+what+")", "check", book)
@@ -65,7 +62,7 @@ func TestCheckLeavesRPMHostUntouched(t *testing.T) {
 				}
 				expectSameTree(t, r, "check unknown ("+what+"): disk", disk, strictDiskSnapshot(t, h), rpmdbShm...)
 			}
-			if n := h.SSH(t, "find /var/cache/dnf /var/cache/yum -name repomd.xml 2>/dev/null | wc -l"); n != "0" {
+			if n := h.SSH(t, "find /var/cache/dnf /var/cache/yum /var/cache/libdnf5 -name repomd.xml 2>/dev/null | wc -l"); n != "0" {
 				t.Fatalf("the fresh guest has a metadata cache already (%s repomd.xml)", n)
 			}
 			check("no metadata cache")
@@ -83,7 +80,11 @@ func TestCheckLeavesRPMHostUntouched(t *testing.T) {
 // (the shared-memory index, created or touched by every rpm -q, and the
 // write-ahead log, empty after a read) and their directory. No query can
 // open the rpmdb without them; the database itself must stay unchanged.
-var rpmdbShm = []string{"/var/lib/rpm", "/var/lib/rpm/rpmdb.sqlite-shm", "/var/lib/rpm/rpmdb.sqlite-wal"}
+//
+// rpm 4.19 and later (Debian forky's 4.20 on the dnf5 host, as Fedora 40
+// and later) also create the empty lock file .keyring.lock there on the
+// first query.
+var rpmdbShm = []string{"/var/lib/rpm", "/var/lib/rpm/rpmdb.sqlite-shm", "/var/lib/rpm/rpmdb.sqlite-wal", "/var/lib/rpm/.keyring.lock"}
 
 // strictDiskSnapshot is diskSnapshot without diskNoise's dnf and rpm
 // entries: only the journal (the harness's SSH logins) and root's

@@ -238,10 +238,23 @@ func doctorBreakHost(t *testing.T, h *testhost.Host) {
 // linger, then examples/rootless-podman.yml for all the users) and the
 // `podman system reset` it recommends leaves no failure, only the
 // warnings this test host cannot avoid.
+//
+// It runs on each Debian kind with the real podman (podmanKinds); on
+// Debian 13 (podman 5) the fixed host is then broken in the network ways of
+// checks 18 and 19 (testPodman5Network).
 func TestDoctorBrokenHostThenFixed(t *testing.T) {
 	testhost.Require(t)
+	for _, kind := range podmanKinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			testDoctorBrokenHostThenFixed(t, kind)
+		})
+	}
+}
+
+func testDoctorBrokenHostThenFixed(t *testing.T, kind testhost.Kind) {
 	st := newStageLog(t)
-	h := testhost.Boot(t, testhost.Debian, testhost.Options{})
+	h := testhost.Boot(t, kind, testhost.Options{})
 	h.InstallProvision(t)
 	doctorBreakHost(t, h)
 
@@ -407,4 +420,134 @@ func TestDoctorBrokenHostThenFixed(t *testing.T) {
 	if r := after.result(t, 10, "svc"); r.Status != doctor.Pass || !strings.HasPrefix(r.Found, "linger is enabled") {
 		t.Errorf("svc's session after the fixes:\n%s", describeDoctorResult(r))
 	}
+	if kind == testhost.Trixie {
+		t.Run("podman 5 network", func(t *testing.T) { testPodman5Network(t, st, h) })
+	}
+}
+
+// doctorChecks runs `provision doctor --checks CHECKS --output json` as
+// root and decodes the report.
+func doctorChecks(t *testing.T, h *testhost.Host, checks string) doctor.Report {
+	t.Helper()
+	r := h.SSHExpect(t, "root", 1, testhost.GuestProvisionPath+" doctor --checks "+checks+" --output json")
+	var rep doctor.Report
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
+		t.Fatalf("%s", h.Failure(r, "doctor JSON does not decode", err))
+	}
+	return rep
+}
+
+// findResult returns the result of check id for user in rep.
+func findResult(t *testing.T, rep doctor.Report, id int, user string) doctor.Result {
+	t.Helper()
+	for _, r := range rep.Results {
+		if r.ID == id && r.User == user {
+			return r
+		}
+	}
+	t.Fatalf("no result of check %d for %q", id, user)
+	return doctor.Result{}
+}
+
+// testPodman5Network breaks the converged Debian 13 host (podman 5.4.2)
+// in the ways of checks 18 and 19, one at a time: the rootless network
+// tool (passt, for pasta) removed, netavark removed, and a user's
+// containers.conf asking for CNI. Each time the doctor fails the check
+// with the text podman itself prints at that moment (asserted against
+// podman's own stderr), and the fix it names repairs the host.
+func testPodman5Network(t *testing.T, st *stageLog, h *testhost.Host) {
+	// No root-owned files in the users' homes: check 18 of podman 5 once
+	// ran podman info as each user while podman was setuid root, which
+	// made root's ~/.config (0700) in alice's, bob's and carol's homes and
+	// broke their podman ("path \"/home/alice/.config\" exists and it is
+	// not owned by the current user").
+	if got := h.SSH(t, "find /home -mindepth 2 -maxdepth 3 -user root -printf '%u:%g %m %p\\n' | sort"); got != "" {
+		t.Errorf("root's files in the users' homes after the doctor test:\n%s", got)
+	}
+	// A fresh user of its own keeps this test about the network.
+	const u = "erin"
+	h.SSH(t, "useradd -m -s /bin/bash "+u+" && grep -q '^"+u+":' /etc/subuid")
+	if err := h.CopyIn(testhost.BusyboxRootfs(t), "/home/"+u+"/busybox-rootfs.tar"); err != nil {
+		t.Fatal(err)
+	}
+	h.SSH(t, "chown "+u+": /home/"+u+"/busybox-rootfs.tar")
+	h.AuthorizeUser(t, u)
+	h.SSHAs(t, u, `podman import -q --change 'CMD ["/bin/sh"]' ~/busybox-rootfs.tar localhost/bb:latest`)
+	fixBook := func(name, pkgs string) {
+		book := "/root/fix-" + name + ".yml"
+		if err := h.WriteFile(book, []byte("- hosts: all\n  tasks:\n    - name: "+name+"\n      package:\n        names: ["+pkgs+"]\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		runBook(t, st, h, 0, "apply "+name, "apply", book).expectChanged(t, name)
+	}
+	// expectText fails unless podman's own output has the doctor's symptom.
+	expectText := func(podmanOut, symptom string) {
+		t.Helper()
+		if symptom == "" || !strings.Contains(podmanOut, symptom) {
+			t.Errorf("the doctor's symptom\n  %q\nis not what podman printed:\n%s", symptom, podmanOut)
+		}
+	}
+
+	t.Run("no passt", func(t *testing.T) {
+		h.SSH(t, "DEBIAN_FRONTEND=noninteractive apt-get remove -y -q passt >/dev/null")
+		rep := doctorChecks(t, h, "19 --user "+u)
+		r := findResult(t, rep, 19, u)
+		if r.Status != doctor.Fail || !strings.HasPrefix(r.Found, "pasta (podman info rootlessNetworkCmd) is not installed") || !hasDoctorFix(r, doctorTaskFix("package", map[string]any{"names": []string{"passt"}})) {
+			t.Errorf("check 19 without passt:\n%s", describeDoctorResult(r))
+		}
+		run := h.SSHExpect(t, u, 127, "podman run --rm localhost/bb:latest true")
+		t.Logf("podman 5.4.2 without passt: %s", run.Stderr)
+		expectText(run.Stderr, r.Symptom)
+		fixBook("pasta for podman 5", "passt")
+		if r := findResult(t, doctorChecksOK(t, h, "19 --user "+u), 19, u); r.Status != doctor.Pass {
+			t.Errorf("check 19 after installing passt:\n%s", describeDoctorResult(r))
+		}
+		h.SSHAs(t, u, "podman run --rm localhost/bb:latest true")
+	})
+	t.Run("no netavark", func(t *testing.T) {
+		h.SSH(t, "dpkg --force-depends -r netavark >/dev/null 2>&1 && test ! -e /usr/lib/podman/netavark")
+		rep := doctorChecks(t, h, "15,18 --user "+u)
+		r := findResult(t, rep, 18, u)
+		if r.Status != doctor.Fail || !strings.Contains(r.Found, "netavark is not installed: podman 5 has no other network backend") || !hasDoctorFix(r, doctorTaskFix("package", map[string]any{"names": []string{"netavark", "aardvark-dns"}})) {
+			t.Errorf("check 18 without netavark:\n%s", describeDoctorResult(r))
+		}
+		if r15 := findResult(t, rep, 15, u); r15.Status != doctor.Fail || !strings.Contains(r15.Found, "(recognised: see check 18)") {
+			t.Errorf("check 15 without netavark:\n%s", describeDoctorResult(r15))
+		}
+		info := h.SSHExpect(t, u, 125, "podman info")
+		t.Logf("podman 5.4.2 without netavark: %s", info.Stderr)
+		expectText(info.Stderr, r.Symptom)
+		fixBook("netavark for podman 5", "netavark, aardvark-dns")
+		h.SSHAs(t, u, "podman info >/dev/null")
+		if r := findResult(t, doctorChecksOK(t, h, "18 --user "+u), 18, u); r.Status != doctor.Pass {
+			t.Errorf("check 18 after installing netavark:\n%s", describeDoctorResult(r))
+		}
+	})
+	t.Run("cni configured", func(t *testing.T) {
+		conf := "/home/" + u + "/.config/containers/containers.conf"
+		h.SSHAs(t, u, `mkdir -p ~/.config/containers && printf '[network]\nnetwork_backend = "cni"\n' > `+conf)
+		rep := doctorChecks(t, h, "18 --user "+u)
+		r := findResult(t, rep, 18, u)
+		if r.Status != doctor.Fail || !strings.Contains(r.Found, "configured for CNI") {
+			t.Errorf("check 18 with cni in the user's containers.conf:\n%s", describeDoctorResult(r))
+		}
+		info := h.SSHExpect(t, u, 125, "podman info")
+		t.Logf("podman 5.4.2 configured for cni: %s", info.Stderr)
+		expectText(info.Stderr, r.Symptom)
+		h.SSH(t, "rm "+conf)
+		if r := findResult(t, doctorChecksOK(t, h, "18 --user "+u), 18, u); r.Status != doctor.Pass {
+			t.Errorf("check 18 after removing the cni setting:\n%s", describeDoctorResult(r))
+		}
+	})
+}
+
+// doctorChecksOK is doctorChecks on a host where the checks pass (exit 0).
+func doctorChecksOK(t *testing.T, h *testhost.Host, checks string) doctor.Report {
+	t.Helper()
+	r := h.SSHExpect(t, "root", 0, testhost.GuestProvisionPath+" doctor --checks "+checks+" --output json")
+	var rep doctor.Report
+	if err := json.Unmarshal([]byte(r.Stdout), &rep); err != nil {
+		t.Fatalf("%s", h.Failure(r, "doctor JSON does not decode", err))
+	}
+	return rep
 }

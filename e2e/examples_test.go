@@ -29,16 +29,17 @@ type exampleCase struct {
 }
 
 // exampleCases lists every example playbook. rootless-podman.yml on Debian
-// (the real podman) has a test of its own, TestRootlessPodmanDebian, with
-// drift, real rootless containers and migrate.
+// 12 and 13 (the real podman) has a test of its own,
+// TestRootlessPodmanDebian, with drift, real rootless containers and
+// migrate.
 var exampleCases = []exampleCase{
-	{file: "rootless-podman.yml", kinds: []testhost.Kind{testhost.Fedora, testhost.Yum}, prepare: privilegedShadowUtils, verify: verifyRootlessRPM},
+	{file: "rootless-podman.yml", kinds: []testhost.Kind{testhost.Fedora, testhost.DNF5, testhost.Yum}, prepare: privilegedShadowUtils, verify: verifyRootlessRPM},
 	{file: "users.yml", kinds: []testhost.Kind{testhost.Debian, testhost.Fedora}, verify: verifyUsers},
 	{file: "files.yml", kinds: []testhost.Kind{testhost.Debian, testhost.Fedora}, verify: verifyFiles},
 	{file: "command.yml", kinds: []testhost.Kind{testhost.Debian, testhost.Fedora}, verify: verifyCommand},
 	{file: "registries.yml", kinds: []testhost.Kind{testhost.Debian, testhost.Fedora}, verify: verifyRegistries},
 	{file: "storage.yml", kinds: []testhost.Kind{testhost.Debian, testhost.Fedora}, verify: verifyStorage},
-	{file: "package.yml", kinds: []testhost.Kind{testhost.Debian, testhost.Fedora, testhost.Yum}, verify: verifyPackages},
+	{file: "package.yml", kinds: []testhost.Kind{testhost.Debian, testhost.Trixie, testhost.Fedora, testhost.DNF5, testhost.Yum}, verify: verifyPackages},
 	{file: "sysctl.yml", kinds: []testhost.Kind{testhost.Debian, testhost.Fedora}, cannot: sysctlReadOnly, verify: verifySysctl},
 }
 
@@ -163,9 +164,9 @@ func converge(t *testing.T, st *stageLog, h *testhost.Host, book string, args ..
 // and the doctor task of rootless-podman.yml rightly fails on that; setuid
 // root is the other form the doctor (and podman) accept.
 func privilegedShadowUtils(t *testing.T, h *testhost.Host) {
-	pm := "dnf"
-	if h.Kind == testhost.Yum {
-		pm = "yum"
+	pm := map[testhost.Kind]string{testhost.Yum: "yum", testhost.DNF5: "dnf5"}[h.Kind]
+	if pm == "" {
+		pm = "dnf"
 	}
 	h.SSH(t, pm+" -y -q install shadow-utils >/dev/null && chmod 4755 /usr/bin/newuidmap /usr/bin/newgidmap")
 }
@@ -299,7 +300,7 @@ func verifyStorage(t *testing.T, h *testhost.Host) {
 }
 
 func verifyPackages(t *testing.T, h *testhost.Host) {
-	if h.Kind == testhost.Debian {
+	if h.Kind == testhost.Debian || h.Kind == testhost.Trixie {
 		got := h.SSH(t, "dpkg-query -W -f='${Package} ${Status}\\n' podman uidmap slirp4netns dbus-user-session containers-storage")
 		for _, l := range strings.Split(got, "\n") {
 			if !strings.HasSuffix(l, "install ok installed") {

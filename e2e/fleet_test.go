@@ -5,6 +5,9 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"debug/elf"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -70,7 +73,13 @@ type run struct {
 
 func newFleetLab(t *testing.T, n int) *fleetLab {
 	t.Helper()
-	hosts := testhost.Fleet(t, testhost.Debian, n)
+	return newFleetLabOf(t, testhost.Debian, n)
+}
+
+// newFleetLabOf is newFleetLab with hosts of another kind.
+func newFleetLabOf(t *testing.T, kind testhost.Kind, n int) *fleetLab {
+	t.Helper()
+	hosts := testhost.Fleet(t, kind, n)
 	l := &fleetLab{hosts: hosts, bin: testhost.BuildProvision(t), web: map[string]bool{}}
 	base := t.TempDir()
 	l.dir = filepath.Join(base, "inventory")
@@ -679,4 +688,51 @@ func (l *fleetLab) ansibleSample(t *testing.T, inv string) {
 			t.Errorf("%s: second run %+v, want changed=0", h.Name, c)
 		}
 	}
+}
+
+// TestFleetOldestUserland runs a fleet apply over SSH to a Debian 11 host
+// (glibc 2.31, the oldest userland the harness boots; issue 16): the agent
+// the controller uploads is the static binary, and it starts there,
+// converges the host and is a no-op the second time.
+func TestFleetOldestUserland(t *testing.T) {
+	testhost.Require(t)
+	t.Parallel()
+	start := time.Now()
+	l := newFleetLabOf(t, testhost.Bullseye, 1)
+	h := l.hosts[0]
+	if got := h.SSH(t, "ldd --version | head -1"); !strings.HasSuffix(got, " 2.31") {
+		t.Fatalf("ldd --version on %s: %q, want glibc 2.31", h.Name, got)
+	}
+	f, err := elf.Open(l.bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Fatalf("the controller's binary %s has an ELF interpreter: it is not static", l.bin)
+		}
+	}
+	f.Close()
+	inv := filepath.Join(l.dir, "hosts.yml")
+	r := l.provision(t, 0, inv, "apply", "--output", "json")
+	if c := r.recap(t)[h.Name]; c == nil || c.Changed != 1 || c.Failed != 0 || c.Unreachable {
+		t.Fatalf("apply on %s: %+v, want changed=1\n%s", h.Name, c, r.stdout)
+	}
+	want := fmt.Sprintf("managed by provision: %s on %s, stamp 1\n", l.role(h), h.Name)
+	if got, uid := guestFile(t, h, "/etc/motd-provision"); got != want || uid != 0 {
+		t.Errorf("/etc/motd-provision %q (uid %d), want %q", got, uid, want)
+	}
+	// The agent on the host is the controller's binary, byte for byte.
+	local, err := os.ReadFile(l.bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(local)
+	if got := h.SSH(t, "sha256sum /var/lib/provision/bin/* | cut -d' ' -f1 | sort -u"); got != hex.EncodeToString(sum[:]) {
+		t.Errorf("agent binaries on %s: %q, want the controller's %x", h.Name, got, sum)
+	}
+	if c := l.provision(t, 0, inv, "apply", "--output", "json").recap(t)[h.Name]; c == nil || c.Changed != 0 || c.Failed != 0 {
+		t.Errorf("second apply on %s: %+v, want changed=0", h.Name, c)
+	}
+	t.Logf("fleet apply to Debian 11, boot included: %.1fs", time.Since(start).Seconds())
 }

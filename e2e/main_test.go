@@ -9,4 +9,6 @@ import (
 	"github.com/provision-tool/provision/testhost"
 )
 
-func TestMain(m *testing.M) { os.Exit(testhost.Main(m, testhost.Debian, testhost.Fedora)) }
+func TestMain(m *testing.M) {
+	os.Exit(testhost.Main(m, testhost.Debian, testhost.Fedora, testhost.Trixie, testhost.DNF5, testhost.Bullseye))
+}

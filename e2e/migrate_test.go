@@ -21,15 +21,25 @@ func pausePID(t *testing.T, h *testhost.Host, user string) string {
 }
 
 // TestPodmanMigrate proves the migrate podman handler of
-// examples/rootless-podman.yml is honest on Debian with the real podman:
-// it runs for exactly the users whose ranges changed, migrates only when
-// the user's running pause process holds a stale mapping, and afterwards
-// the user's namespace is the one /etc/subuid gives.
+// examples/rootless-podman.yml is honest on Debian 12 and 13 with the real
+// podman (4.3.1 and 5.4.2): it runs for exactly the users whose ranges
+// changed, migrates only when the user's running pause process holds a
+// stale mapping, and afterwards the user's namespace is the one /etc/subuid
+// gives.
 func TestPodmanMigrate(t *testing.T) {
 	testhost.Require(t)
 	t.Parallel()
+	for _, kind := range podmanKinds {
+		t.Run(string(kind), func(t *testing.T) {
+			t.Parallel()
+			testPodmanMigrate(t, kind)
+		})
+	}
+}
+
+func testPodmanMigrate(t *testing.T, kind testhost.Kind) {
 	st := newStageLog(t)
-	h := testhost.Boot(t, testhost.Debian, testhost.Options{})
+	h := testhost.Boot(t, kind, testhost.Options{})
 	h.InstallProvision(t)
 	book := installExample(t, h, rootlessBook)
 	runBook(t, st, h, 0, "apply (first) "+rootlessBook, "apply", book)

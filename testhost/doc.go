@@ -1,21 +1,34 @@
 // Package testhost makes real test hosts on this machine for the end-to-end
-// suite: Debian 12 and Fedora-like guests booted with systemd-nspawn (systemd
-// as PID 1, D-Bus, sshd reachable by key), single or as a fleet on a bridge.
+// suite: Debian 12, Debian 13, Debian 11 and Fedora-like guests (dnf, dnf5,
+// yum) booted with systemd-nspawn (systemd as PID 1, D-Bus, sshd reachable
+// by key), single or as a fleet on a bridge.
+//
+// Each Kind is one row of a table (kinds.go): the image it boots, that
+// image's Debian suite, the packages added to BasePackages, the offline apt
+// repository it gets (its own, another image's, or none) and whether it is
+// an RPM host with the RPM repository. Images of other suites than the
+// machine's use the machine's apt sources with the release names replaced.
 //
 // The recipes are those of ../shared/testhosts.md, done in Go:
 //
-//   - a Debian 12 rootfs built once with mmdebstrap from the machine's apt
+//   - a rootfs per image built once with mmdebstrap from the machine's apt
 //     sources and cached as a plain tarball keyed by its recipe (package list,
 //     sources, customisation); unpacked once per run into a directory that is
 //     the overlayfs lowerdir of every guest;
 //   - an offline apt repository (file:/srv/debrepo in the guest) holding the
 //     real podman, uidmap, fuse-overlayfs and containers-storage with their
-//     dependencies and Recommends, computed against the image's dpkg status;
+//     dependencies and Recommends, computed against the image's dpkg status
+//     (for Debian 13: podman 5 with passt, netavark, aardvark-dns and crun;
+//     apt reads that suite's lists into a scratch directory of its own);
 //   - an RPM repository (file:///srv/rpmrepo in the guest) of stub packages
 //     with the real names, built with rpmbuild and createrepo_c, and a
 //     Fedora-like rootfs (Debian base plus dnf and rpm, fedora-release
 //     installed with rpm so os-release says fedora 39); the "yum" kind is the
-//     same rootfs with /usr/bin/dnf removed and yum linked to dnf-3.
+//     same rootfs with /usr/bin/dnf removed and yum linked to dnf-3; the
+//     "dnf5" kind is a Debian forky base with dnf5 and rpm (no dnf 4) and
+//     the same RPM repository;
+//   - a minimal Debian 11 (bullseye, glibc 2.31) rootfs with no repository,
+//     the oldest userland the harness boots, for the static agent;
 //   - a DebianPy variant of the Debian rootfs with python3 and python3-apt,
 //     sharing its apt repository, for the benchmark against Ansible (whose
 //     modules need them; provision does not).
@@ -61,7 +74,7 @@
 //	PROVISION_E2E=required     fail instead of skip when root or tools are missing
 //	PROVISION_E2E_CACHE=DIR    cache directory (default /var/cache/provision-e2e)
 //
-// Cache layout: images/FAMILY-KEY.tar, repos/deb-KEY/, repos/rpm-KEY/,
+// Cache layout: images/IMAGE-KEY.tar, repos/deb-KEY/, repos/rpm-KEY/,
 // busybox-KEY.tar, run/RUNID/ (this run: keys, hosts' mount points, /home
 // dirs and console logs, and mem/, the tmpfs of lowerdirs and upperdirs;
 // removed at the end), tmp/ (builds in progress), lock (held by the running

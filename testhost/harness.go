@@ -240,7 +240,9 @@ func Main(m *testing.M, warm ...Kind) int {
 			}
 			fams := map[string]Kind{}
 			for _, k := range warm {
-				fams[family(k)] = k
+				if sp, err := spec(k); err == nil {
+					fams[sp.image] = k
+				}
 			}
 			for _, k := range fams {
 				warming.Add(1)

@@ -19,30 +19,6 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// Kind is the sort of host to boot.
-type Kind string
-
-// The host kinds.
-const (
-	// Debian is Debian 12 with the offline apt repository of the real
-	// podman, uidmap, fuse-overlayfs and containers-storage.
-	Debian Kind = "debian"
-	// Fedora is the Fedora-like host: real dnf and rpm, os-release saying
-	// fedora 39, and a repository of stub RPMs with the real names.
-	Fedora Kind = "fedora"
-	// Yum is the Fedora-like host with only yum (linked to dnf-3) and no dnf,
-	// as CentOS 7-style scripts expect.
-	Yum Kind = "yum"
-	// DebianPy is Debian with python3 and python3-apt added (PythonPackages),
-	// for Ansible's modules: the benchmark against ansible-playbook boots it.
-	// provision needs neither; the suite's hosts are plain Debian.
-	DebianPy Kind = "debpy"
-)
-
-// Kinds lists the host kinds the suite covers (DebianPy, a benchmark
-// variant of Debian, is not among them).
-var Kinds = []Kind{Debian, Fedora, Yum}
-
 // Options tune one boot.
 type Options struct {
 	// Fuse binds the host's /dev/fuse into the guest and makes it 0666 (the
@@ -165,24 +141,20 @@ func ready(tb testing.TB, kind Kind) kindPaths {
 func prepareKind(tb logger, kind Kind) (kindPaths, error) {
 	tb.Helper()
 	p := kindPaths{kind: kind}
-	switch kind {
-	case Debian, Fedora, Yum, DebianPy:
-	default:
-		return p, fmt.Errorf("unknown host kind %q (want debian, fedora, yum or debpy)", kind)
+	sp, err := spec(kind)
+	if err != nil {
+		return p, err
 	}
-	var err error
-	if kind == Fedora || kind == Yum {
+	if sp.rpm {
 		if p.rpmRepo, err = rpmRepoDir(tb); err != nil {
 			return p, err
 		}
 	}
-	if p.lower, err = lowerDir(tb, family(kind)); err != nil {
+	if p.lower, err = lowerDir(tb, sp.image); err != nil {
 		return p, err
 	}
-	if kind == Debian || kind == DebianPy {
-		_, sources, _ := sourcesFile()
-		p.debRepo = debRepoDir(imageKey("debian", sources))
-	}
+	_, sources, _ := sourcesFile()
+	p.debRepo = debRepoOf(sp.image, sources)
 	return p, nil
 }
 
@@ -247,7 +219,8 @@ func (h *Host) create(p kindPaths, addr, gw string, opts Options, netArgs []stri
 }
 
 // prep writes what makes this guest itself: hostname, hosts, keys, network
-// and machine-id (testhosts.md §2), and for the yum kind removes dnf.
+// and machine-id (testhosts.md §2), then what the kind's table entry adds
+// (the yum kind removes dnf).
 func (h *Host) prep(addr, gw string) error {
 	files := []struct {
 		path, content string
@@ -297,13 +270,10 @@ func (h *Host) prep(addr, gw string) error {
 	if err != nil {
 		return err
 	}
-	if h.Kind == Yum {
-		if err := os.Remove(filepath.Join(h.root, "usr/bin/dnf")); err != nil {
-			return fmt.Errorf("yum host: %w", err)
-		}
-		if err := os.Symlink("dnf-3", filepath.Join(h.root, "usr/bin/yum")); err != nil {
-			return fmt.Errorf("yum host: %w", err)
-		}
+	if sp, err := spec(h.Kind); err != nil {
+		return err
+	} else if sp.prep != nil {
+		return sp.prep(h.root)
 	}
 	return nil
 }
@@ -327,6 +297,9 @@ func (h *Host) launch(args []string) error {
 	h.console = console
 	cmd := exec.Command("/bin/sh", append([]string{"-c", launchScript, "sh"}, args...)...)
 	cmd.Env = append(os.Environ(), "PE2E_CGROUPS="+strings.Join(dirs, " "))
+	if sp, err := spec(h.Kind); err == nil && sp.unified {
+		cmd.Env = append(cmd.Env, "SYSTEMD_NSPAWN_UNIFIED_HIERARCHY=1")
+	}
 	cmd.Stdout, cmd.Stderr = console, console
 	// Own session (no terminal signals); SIGTERM (clean poweroff) if this
 	// test binary dies without cleaning up.

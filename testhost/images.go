@@ -23,23 +23,9 @@ import (
 // repositories are made changes, so that stale caches are rebuilt.
 const recipeVersion = "provision-e2e/3"
 
-// suite is the Debian release of every image.
-const suite = "bookworm"
-
 // BasePackages are installed by mmdebstrap (variant minbase) into every
 // image: systemd as PID 1, D-Bus, sshd, and logind sessions for SSH logins.
 var BasePackages = []string{"systemd", "systemd-sysv", "dbus", "openssh-server", "sudo", "passwd", "libpam-systemd"}
-
-// FedoraExtraPackages are added to BasePackages for the Fedora-like image.
-var FedoraExtraPackages = []string{"dnf", "rpm"}
-
-// DebRepoPackages are what the offline apt repository offers (with all their
-// dependencies and Recommends that the Debian image lacks).
-var DebRepoPackages = []string{"podman", "uidmap", "fuse-overlayfs", "containers-storage"}
-
-// PythonPackages are added to BasePackages for the DebianPy image, which
-// shares the Debian image's offline apt repository.
-var PythonPackages = []string{"python3", "python3-apt"}
 
 //go:embed rpm-specs/*.spec
 var rpmSpecs embed.FS
@@ -83,73 +69,80 @@ func specsKey() string {
 	return hashKey(parts...)
 }
 
-// imageKey is the cache key of a family's rootfs (and, for Debian, of its
-// apt repository, whose lists are baked into the image).
-func imageKey(family string, sources []byte) string {
-	parts := [][]byte{[]byte(recipeVersion), []byte(family), []byte(suite), sources,
+// imageKey is the cache key of an image's rootfs (and of its own apt
+// repository, whose lists are baked into the image): the recipe, the
+// image, its Debian suite, the machine's apt sources and every package
+// list that goes into it.
+func imageKey(image string, sources []byte) string {
+	sp, _ := imageSpec(image)
+	parts := [][]byte{[]byte(recipeVersion), []byte(image), []byte(sp.suite), sources,
 		[]byte(strings.Join(BasePackages, ","))}
-	switch family {
-	case "debian":
-		parts = append(parts, []byte(strings.Join(DebRepoPackages, ",")))
-	case "debpy":
-		parts = append(parts, []byte(strings.Join(DebRepoPackages, ",")), []byte(strings.Join(PythonPackages, ",")))
-	case "fedora":
-		parts = append(parts, []byte(strings.Join(FedoraExtraPackages, ",")), []byte(specsKey()))
+	if sp.debRepo != nil {
+		parts = append(parts, []byte(strings.Join(sp.debRepo, ",")))
+	}
+	if sp.debRepoOf != "" {
+		of, _ := imageSpec(sp.debRepoOf)
+		parts = append(parts, []byte(strings.Join(of.debRepo, ",")))
+	}
+	if sp.extra != nil {
+		parts = append(parts, []byte(strings.Join(sp.extra, ",")))
+	}
+	if sp.rpm {
+		parts = append(parts, []byte(specsKey()))
+	}
+	if sp.recipe != "" {
+		parts = append(parts, []byte(sp.recipe))
 	}
 	return hashKey(parts...)
 }
 
-// family maps a host kind to the rootfs it boots.
-func family(k Kind) string {
-	switch k {
-	case Debian:
-		return "debian"
-	case DebianPy:
-		return "debpy"
+// debRepoOf returns the host path of the apt repository an image's guests
+// get, or "" when it has none.
+func debRepoOf(image string, sources []byte) string {
+	sp, _ := imageSpec(image)
+	switch {
+	case sp.debRepo != nil:
+		return debRepoDir(imageKey(image, sources))
+	case sp.debRepoOf != "":
+		return debRepoDir(imageKey(sp.debRepoOf, sources))
 	}
-	return "fedora"
+	return ""
 }
 
-// lowerDir returns this run's unpacked rootfs of a family, building the
+// lowerDir returns this run's unpacked rootfs of an image, building the
 // cached image first when it is missing.
-func lowerDir(tb logger, fam string) (string, error) {
+func lowerDir(tb logger, image string) (string, error) {
 	tb.Helper()
-	return hs.do(hs.lowers, fam, func() (string, error) {
+	return hs.do(hs.lowers, image, func() (string, error) {
 		src, sources, err := sourcesFile()
 		if err != nil {
 			return "", err
 		}
-		key := imageKey(fam, sources)
-		img := filepath.Join(hs.cache, "images", fam+"-"+key+".tar")
-		lower := filepath.Join(hs.mem, "lower-"+fam)
-		var repo string
-		switch fam {
-		case "debian":
-			repo = debRepoDir(key)
-		case "debpy":
-			repo = debRepoDir(imageKey("debian", sources))
-		}
+		key := imageKey(image, sources)
+		img := filepath.Join(hs.cache, "images", image+"-"+key+".tar")
+		lower := filepath.Join(hs.mem, "lower-"+image)
+		repo := debRepoOf(image, sources)
 		if fileExists(img) && (repo == "" || fileExists(filepath.Join(repo, "Packages.gz"))) {
 			start := time.Now()
 			if err := unpack(img, lower); err != nil {
 				return "", err
 			}
-			stage(tb, "unpack "+fam+" rootfs", start)
+			stage(tb, "unpack "+image+" rootfs", start)
 			return lower, nil
 		}
 		start := time.Now()
-		if err := buildImage(tb, fam, key, src, img, lower); err != nil {
-			return "", fmt.Errorf("build %s rootfs: %w", fam, err)
+		if err := buildImage(tb, image, key, src, sources, img, lower); err != nil {
+			return "", fmt.Errorf("build %s rootfs: %w", image, err)
 		}
-		stage(tb, "build "+fam+" rootfs (cold cache)", start)
+		stage(tb, "build "+image+" rootfs (cold cache)", start)
 		return lower, nil
 	})
 }
 
 func debRepoDir(key string) string { return filepath.Join(hs.cache, "repos", "deb-"+key) }
 
-// DebRepo returns the host path of the offline apt repository (built with
-// the Debian image).
+// DebRepo returns the host path of the Debian 12 offline apt repository
+// (built with the Debian image).
 func DebRepo(tb testing.TB) string {
 	tb.Helper()
 	if err := setup(tb); err != nil {
@@ -159,74 +152,106 @@ func DebRepo(tb testing.TB) string {
 		tb.Fatalf("testhost: %v", err)
 	}
 	_, sources, _ := sourcesFile()
-	return debRepoDir(imageKey("debian", sources))
+	return debRepoOf("debian", sources)
 }
 
-// buildImage makes a family's rootfs with mmdebstrap into a scratch
+// buildImage makes an image's rootfs with mmdebstrap into a scratch
 // directory, customises it, caches it as a tarball and unpacks that into
-// lower.
-func buildImage(tb logger, fam, key, sources, img, lower string) error {
-	tmp := filepath.Join(hs.cache, "tmp", fmt.Sprintf("build-%s-%d", fam, os.Getpid()))
+// lower. sources is the machine's apt sources (at path src), rewritten for
+// the image's suite when it is not the machine's own.
+func buildImage(tb logger, image, key, src string, sources []byte, img, lower string) (err error) {
+	sp, err := imageSpec(image)
+	if err != nil {
+		return err
+	}
+	tmp := filepath.Join(hs.cache, "tmp", fmt.Sprintf("build-%s-%d", image, os.Getpid()))
 	os.RemoveAll(tmp)
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
 	}
-	root := filepath.Join(tmp, "root")
-	pkgs := append([]string{}, BasePackages...)
-	var rpmRepo string
-	if fam == "debpy" {
-		pkgs = append(pkgs, PythonPackages...)
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp) // the error carries mmdebstrap's log tail
+		}
+	}()
+	var aptOpts []string
+	if sp.suite != hostSuite() {
+		// The mirror may be a dated snapshot: testing's and sid's Release
+		// files carry Valid-Until and are expired there (forky's said
+		// "invalid since 29d"); the archive's signatures are still checked.
+		aptOpts = append(aptOpts, `Acquire::Check-Valid-Until "false"`)
+		ext := ".list"
+		if strings.HasSuffix(src, ".sources") {
+			ext = ".sources"
+		}
+		src = filepath.Join(tmp, sp.suite+ext)
+		if err := os.WriteFile(src, sourcesFor(sources, sp.suite), 0o644); err != nil {
+			return err
+		}
 	}
-	if fam == "fedora" {
-		pkgs = append(pkgs, FedoraExtraPackages...)
-		var err error
+	root := filepath.Join(tmp, "root")
+	pkgs := append(append([]string{}, BasePackages...), sp.extra...)
+	var rpmRepo string
+	if sp.rpm {
 		if rpmRepo, err = rpmRepoDir(tb); err != nil {
 			return err
 		}
 	}
 	start := time.Now()
 	logPath := filepath.Join(tmp, "mmdebstrap.log")
-	cmd := exec.Command("mmdebstrap", "--mode=root", "--variant=minbase",
-		"--include="+strings.Join(pkgs, ","), suite, root, sources)
+	args := []string{"--mode=root", "--variant=minbase", "--include=" + strings.Join(pkgs, ",")}
+	for _, o := range aptOpts {
+		args = append(args, "--aptopt="+o)
+	}
+	cmd := exec.Command("mmdebstrap", append(args, sp.suite, root, src)...)
 	if err := runLogged(cmd, logPath); err != nil {
 		return err
 	}
-	stage(tb, "mmdebstrap "+fam, start)
+	stage(tb, "mmdebstrap "+image+" ("+sp.suite+")", start)
 
 	start = time.Now()
 	if err := customizeCommon(root); err != nil {
 		return err
 	}
-	switch fam {
-	case "debian":
+	switch {
+	case sp.debRepo != nil:
 		repo := debRepoDir(key)
 		if !fileExists(filepath.Join(repo, "Packages.gz")) {
-			if err := buildDebRepo(tb, root, repo); err != nil {
+			if err := buildDebRepo(tb, root, repo, sp, src, tmp); err != nil {
 				return err
 			}
 		}
 		if err := customizeDebian(root, repo); err != nil {
 			return err
 		}
-	case "debpy":
-		// The Debian image's repository, computed against its smaller
+	case sp.debRepoOf != "":
+		// The other image's repository, computed against its smaller
 		// package set, so it serves both images.
-		_, src, _ := sourcesFile()
-		repo := debRepoDir(imageKey("debian", src))
+		repo := debRepoOf(image, sources)
 		if !fileExists(filepath.Join(repo, "Packages.gz")) {
-			if _, err := lowerDir(tb, "debian"); err != nil {
+			if _, err := lowerDir(tb, sp.debRepoOf); err != nil {
 				return err
 			}
 		}
 		if err := customizeDebian(root, repo); err != nil {
 			return err
 		}
-	case "fedora":
+	case sp.rpm:
 		if err := customizeFedora(root, rpmRepo); err != nil {
 			return err
 		}
+	default:
+		// No repository: apt must not reach for the mirror either.
+		if err := disableMirror(root); err != nil {
+			return err
+		}
 	}
-	stage(tb, "customise "+fam+" rootfs", start)
+	if sp.custom != nil {
+		if err := sp.custom(root); err != nil {
+			return err
+		}
+	}
+	stage(tb, "customise "+image+" rootfs", start)
 
 	start = time.Now()
 	if err := os.MkdirAll(filepath.Dir(img), 0o755); err != nil {
@@ -238,12 +263,12 @@ func buildImage(tb logger, fam, key, sources, img, lower string) error {
 	if err := os.Rename(img+".tmp", img); err != nil {
 		return err
 	}
-	stage(tb, "tar "+fam+" rootfs into the cache", start)
+	stage(tb, "tar "+image+" rootfs into the cache", start)
 	start = time.Now()
 	if err := unpack(img, lower); err != nil {
 		return err
 	}
-	stage(tb, "unpack "+fam+" rootfs", start)
+	stage(tb, "unpack "+image+" rootfs", start)
 	return os.RemoveAll(tmp)
 }
 
@@ -412,23 +437,50 @@ metadata_expire=0
 }
 
 // buildDebRepo downloads, with the machine's apt, exactly the debs the image
-// lacks for DebRepoPackages (apt pointed at the image's dpkg status, with
-// Recommends) and indexes them (testhosts.md §3).
-func buildDebRepo(tb logger, root, repo string) error {
+// lacks for the image's repository packages (apt pointed at the image's
+// dpkg status, with Recommends) and indexes them (testhosts.md §3). For a
+// suite other than the machine's own, apt reads src (the sources
+// rewritten for that suite) into lists of its own under scratch.
+func buildDebRepo(tb logger, root, repo string, sp kindSpec, src, scratch string) error {
 	start := time.Now()
 	tmp := repo + ".tmp"
 	os.RemoveAll(tmp)
 	if err := os.MkdirAll(filepath.Join(tmp, "partial"), 0o755); err != nil {
 		return err
 	}
-	args := []string{"-q", "-o", "DPkg::Lock::Timeout=900",
-		"-o", "Dir::State::status=" + filepath.Join(root, "var/lib/dpkg/status"),
-		"-o", "Dir::Cache::archives=" + tmp,
+	aptArgs := []string{"-q", "-o", "DPkg::Lock::Timeout=900"}
+	own := sp.suite == hostSuite()
+	if !own {
+		dirs := filepath.Join(scratch, "apt")
+		for _, d := range []string{"sources", "lists/partial", "cache"} {
+			if err := os.MkdirAll(filepath.Join(dirs, d), 0o755); err != nil {
+				return err
+			}
+		}
+		b, err := os.ReadFile(src)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dirs, "sources", filepath.Base(src)), b, 0o644); err != nil {
+			return err
+		}
+		aptArgs = append(aptArgs, "-o", "Dir::Etc::SourceList=/dev/null",
+			"-o", "Dir::Etc::SourceParts="+filepath.Join(dirs, "sources"),
+			"-o", "Dir::State::Lists="+filepath.Join(dirs, "lists"),
+			"-o", "Dir::Cache="+filepath.Join(dirs, "cache"),
+			"-o", "Acquire::Check-Valid-Until=false") // as for mmdebstrap (buildImage)
+		if err := run("apt-get", append(aptArgs, "update")...); err != nil {
+			return fmt.Errorf("apt-get update for %s: %w", sp.suite, err)
+		}
+	}
+	args := append(append([]string{}, aptArgs...),
+		"-o", "Dir::State::status="+filepath.Join(root, "var/lib/dpkg/status"),
+		"-o", "Dir::Cache::archives="+tmp,
 		"-o", "APT::Install-Recommends=true",
-		"--download-only", "install", "-y"}
-	args = append(args, DebRepoPackages...)
+		"--download-only", "install", "-y")
+	args = append(args, sp.debRepo...)
 	out, err := exec.Command("apt-get", args...).CombinedOutput()
-	if err != nil && strings.Contains(string(out), "Unable to locate package") {
+	if err != nil && own && strings.Contains(string(out), "Unable to locate package") {
 		// The machine's lists are missing: fetch them once and retry.
 		if err := run("apt-get", "-q", "-o", "DPkg::Lock::Timeout=900", "update"); err != nil {
 			return err
@@ -461,7 +513,7 @@ func buildDebRepo(tb logger, root, repo string) error {
 	if err := os.Rename(tmp, repo); err != nil {
 		return err
 	}
-	stage(tb, fmt.Sprintf("build apt repository (%d debs)", len(debs)), start)
+	stage(tb, fmt.Sprintf("build %s apt repository (%d debs)", sp.suite, len(debs)), start)
 	return nil
 }
 

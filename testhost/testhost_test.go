@@ -124,6 +124,39 @@ func TestKeys(t *testing.T) {
 	if imageKey("debian", []byte("Types: deb\nURIs: http://other\n")) == imageKey("debian", src) {
 		t.Error("the key ignores the apt sources")
 	}
+	// Every image has a key of its own: same packages on another suite
+	// is another image.
+	seen := map[string]string{}
+	for _, k := range append(append([]Kind{}, Kinds...), DebianPy) {
+		sp, err := spec(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key := imageKey(sp.image, src)
+		if other, ok := seen[key]; ok && other != sp.image {
+			t.Errorf("images %s and %s share the key %s", sp.image, other, key)
+		}
+		seen[key] = sp.image
+	}
+	if len(seen) != 6 {
+		t.Errorf("%d images, want 6: %v", len(seen), seen)
+	}
+	if _, err := spec("centos"); err == nil {
+		t.Error("an unknown kind has a spec")
+	}
+}
+
+func TestSourcesFor(t *testing.T) {
+	deb822 := "Types: deb\n# http://snapshot.debian.org/archive/debian/20250520T000000Z bookworm\nURIs: http://deb.debian.org/debian\nSuites: bookworm bookworm-updates\nComponents: main\n\nTypes: deb\nURIs: http://deb.debian.org/debian-security\nSuites: bookworm-security\n"
+	want := "Types: deb\n# http://snapshot.debian.org/archive/debian/20250520T000000Z bookworm\nURIs: http://deb.debian.org/debian\nSuites: trixie trixie-updates\nComponents: main\n\nTypes: deb\nURIs: http://deb.debian.org/debian-security\nSuites: trixie-security\n"
+	if got := string(sourcesFor([]byte(deb822), "trixie")); got != want {
+		t.Errorf("deb822:\n%s\nwant\n%s", got, want)
+	}
+	list := "deb http://deb.debian.org/debian bookworm main\ndeb http://security.debian.org/debian-security bookworm-security main\n"
+	wantList := "deb http://deb.debian.org/debian bullseye main\ndeb http://security.debian.org/debian-security bullseye-security main\n"
+	if got := string(sourcesFor([]byte(list), "bullseye")); got != wantList {
+		t.Errorf("one-line:\n%s\nwant\n%s", got, wantList)
+	}
 }
 
 func TestSpecsEmbedded(t *testing.T) {

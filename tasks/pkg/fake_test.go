@@ -336,10 +336,15 @@ func (f *fakeRPM) pm(c tasks.Cmd) tasks.Result {
 				continue
 			}
 			ver, rel, _ := strings.Cut(v, "-")
-			fmt.Fprintf(&out, "%s\t0\t%s\t%s\tnoarch\n", name, ver, rel)
+			line := strings.NewReplacer("%{name}", name, "%{epoch}", "0", "%{version}", ver, "%{release}", rel, "%{arch}", "noarch").Replace(names[0])
 			if f.tool == "dnf" {
-				out.WriteString("\n") // DNF 4 adds its own newline
+				// DNF 4 expands \t and \n and adds its own newline.
+				line = strings.NewReplacer(`\t`, "\t", `\n`, "\n").Replace(line) + "\n"
+			} else {
+				// DNF 5.4.6 expands \n only (\t stays two characters).
+				line = strings.ReplaceAll(line, `\n`, "\n")
 			}
+			out.WriteString(line)
 		}
 		return tasks.Result{Stdout: out.String()}
 	case "list": // yum 3

@@ -21,10 +21,13 @@ type rpmBackend struct {
 // rpmFormat is the rpm -q query format: one line per installed instance.
 const rpmFormat = `%{NAME}\t%{VERSION}-%{RELEASE}.%{ARCH}\n`
 
-// repoqueryFormat is the repoquery query format. DNF 5 prints it as given;
-// DNF 4 adds a newline of its own, which only makes blank lines. Both
-// expand \t and \n.
-const repoqueryFormat = `%{name}\t%{epoch}\t%{version}\t%{release}\t%{arch}\n`
+// repoqueryFormat is the repoquery query format: fields separated by
+// spaces (no NEVRA field holds white space). DNF 4 expands \t and \n and
+// adds a newline of its own, which only makes blank lines; DNF 5 (5.4.6,
+// met on the e2e suite's dnf5 host) expands \n but prints \t as the two
+// characters, and adds no newline, so \n ends each package and tabs are
+// not used.
+const repoqueryFormat = `%{name} %{epoch} %{version} %{release} %{arch}\n`
 
 func (b rpmBackend) installed(ctx context.Context, sys *tasks.System, names []string) (map[string]pkgState, error) {
 	c := tasks.Cmd{Argv: append([]string{"rpm", "-q", "--qf", rpmFormat}, names...)}
@@ -266,8 +269,8 @@ func (b rpmBackend) run(ctx context.Context, sys *tasks.System, upgrades bool, n
 	}
 	var pkgs []rpmPkg
 	for _, line := range strings.Split(res.Stdout, "\n") {
-		f := strings.Split(strings.TrimSpace(line), "\t")
-		if len(f) != 5 || f[0] == "" {
+		f := strings.Fields(line)
+		if len(f) != 5 {
 			continue
 		}
 		pkgs = append(pkgs, rpmPkg{f[0], f[1], f[2], f[3], f[4]})

@@ -15,7 +15,7 @@ import (
 
 const rpmQuery = `rpm -q --qf %{NAME}\t%{VERSION}-%{RELEASE}.%{ARCH}\n`
 
-var repoqueryQF = `--qf %{name}\t%{epoch}\t%{version}\t%{release}\t%{arch}\n`
+var repoqueryQF = `--qf %{name} %{epoch} %{version} %{release} %{arch}\n`
 
 // repoqueryCmd is the existence query of tool, or its yum 3 equivalent.
 func repoqueryCmd(tool, names string) string {
