@@ -388,13 +388,11 @@ func must(t testing.TB, err error) {
 }
 
 // rpmPrep is the step a real Fedora base image has already taken:
-// shadow-utils installed with newuidmap and newgidmap privileged (the
-// harness's stub ships them unprivileged; see privilegedShadowUtils).
+// shadow-utils installed (newuidmap and newgidmap with their file
+// capabilities, from the repository).
 const rpmPrep = `- hosts: all
   tasks:
     - package: {names: [shadow-utils]}
-    - file: {path: /usr/bin/newuidmap, mode: "4755"}
-    - file: {path: /usr/bin/newgidmap, mode: "4755"}
 `
 
 // TestImageChrootRPM builds the RPM (Fedora-like) image from outside with

@@ -172,6 +172,7 @@ var diskNoise = []string{
 	"/var/log/journal",
 	"/var/lib/containers/storage",
 	"/var/cache/dnf", "/var/log/dnf.log", "/var/log/dnf.librepo.log", "/var/log/dnf.rpm.log", "/var/log/hawkey.log",
+	"/var/cache/libdnf5", "/var/log/dnf5.log", // dnf5's (its repoquery rewrites both)
 	"/var/lib/rpm/rpmdb.sqlite-shm", "/var/lib/rpm/rpmdb.sqlite-wal",
 }
 

@@ -20,13 +20,24 @@
 //     dependencies and Recommends, computed against the image's dpkg status
 //     (for Debian 13: podman 5 with passt, netavark, aardvark-dns and crun;
 //     apt reads that suite's lists into a scratch directory of its own);
-//   - an RPM repository (file:///srv/rpmrepo in the guest) of stub packages
-//     with the real names, built with rpmbuild and createrepo_c, and a
+//   - an RPM repository (file:///srv/rpmrepo in the guest) of the real
+//     podman and every helper it runs (conmon, crun, netavark, aardvark-dns,
+//     slirp4netns, passt, fuse-overlayfs, fuse3, catatonit, newuidmap and
+//     newgidmap as shadow-utils with the file capabilities Fedora gives
+//     them, getsubids as shadow-utils-subid, containers-common and
+//     containers-common-extra): the Debian packages of RPMDebPackages, of
+//     the image's own suite, downloaded with the machine's apt and
+//     repackaged by rpm-specs/*.spec under Fedora's names and Requires,
+//     built with rpmbuild and createrepo_c (about 25 s cold); and a
 //     Fedora-like rootfs (Debian base plus dnf and rpm, fedora-release
-//     installed with rpm so os-release says fedora 39); the "yum" kind is the
-//     same rootfs with /usr/bin/dnf removed and yum linked to dnf-3; the
-//     "dnf5" kind is a Debian forky base with dnf5 and rpm (no dnf 4) and
-//     the same RPM repository;
+//     installed with rpm so os-release says fedora 39). The shared
+//     libraries those binaries link are Debian library packages
+//     preinstalled in that rootfs (the lib* dependencies of the repackaged
+//     debs, computed when the repository is built), so podman and every
+//     helper binary reach an RPM host only through dnf or yum. The "yum"
+//     kind is the same rootfs with /usr/bin/dnf removed and yum linked to
+//     dnf-3; the "dnf5" kind is a Debian forky base with dnf5 and rpm (no
+//     dnf 4) and an RPM repository made the same way from forky's debs;
 //   - a minimal Debian 11 (bullseye, glibc 2.31) rootfs with no repository,
 //     the oldest userland the harness boots, for the static agent;
 //   - a DebianPy variant of the Debian rootfs with python3 and python3-apt,
@@ -74,7 +85,8 @@
 //	PROVISION_E2E=required     fail instead of skip when root or tools are missing
 //	PROVISION_E2E_CACHE=DIR    cache directory (default /var/cache/provision-e2e)
 //
-// Cache layout: images/IMAGE-KEY.tar, repos/deb-KEY/, repos/rpm-KEY/,
+// Cache layout: images/IMAGE-KEY.tar, repos/deb-KEY/, repos/rpm-KEY/ (and
+// rpm-KEY.libs, the library packages its image needs),
 // busybox-KEY.tar, run/RUNID/ (this run: keys, hosts' mount points, /home
 // dirs and console logs, and mem/, the tmpfs of lowerdirs and upperdirs;
 // removed at the end), tmp/ (builds in progress), lock (held by the running

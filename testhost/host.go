@@ -146,7 +146,7 @@ func prepareKind(tb logger, kind Kind) (kindPaths, error) {
 		return p, err
 	}
 	if sp.rpm {
-		if p.rpmRepo, err = rpmRepoDir(tb); err != nil {
+		if p.rpmRepo, err = rpmRepoDir(tb, sp.suite); err != nil {
 			return p, err
 		}
 	}

@@ -88,7 +88,7 @@ func imageKey(image string, sources []byte) string {
 		parts = append(parts, []byte(strings.Join(sp.extra, ",")))
 	}
 	if sp.rpm {
-		parts = append(parts, []byte(specsKey()))
+		parts = append(parts, []byte(rpmKey(sources, sp.suite)))
 	}
 	if sp.recipe != "" {
 		parts = append(parts, []byte(sp.recipe))
@@ -193,9 +193,15 @@ func buildImage(tb logger, image, key, src string, sources []byte, img, lower st
 	pkgs := append(append([]string{}, BasePackages...), sp.extra...)
 	var rpmRepo string
 	if sp.rpm {
-		if rpmRepo, err = rpmRepoDir(tb); err != nil {
+		if rpmRepo, err = rpmRepoDir(tb, sp.suite); err != nil {
 			return err
 		}
+		// The libraries of the repository's binaries (see RPMDebPackages).
+		libs, err := rpmRepoLibs(rpmRepo)
+		if err != nil {
+			return err
+		}
+		pkgs = append(pkgs, libs...)
 	}
 	start := time.Now()
 	logPath := filepath.Join(tmp, "mmdebstrap.log")
@@ -515,59 +521,6 @@ func buildDebRepo(tb logger, root, repo string, sp kindSpec, src, scratch string
 	}
 	stage(tb, fmt.Sprintf("build %s apt repository (%d debs)", sp.suite, len(debs)), start)
 	return nil
-}
-
-// RPMRepoDir returns the host path of the stub RPM repository, building it
-// with rpmbuild and createrepo_c when the cache lacks it.
-func RPMRepoDir(tb testing.TB) (string, error) {
-	tb.Helper()
-	if err := setup(tb); err != nil {
-		return "", err
-	}
-	return rpmRepoDir(tb)
-}
-
-func rpmRepoDir(tb logger) (string, error) {
-	return hs.do(hs.repos, "rpm", func() (string, error) {
-		repo := filepath.Join(hs.cache, "repos", "rpm-"+specsKey())
-		if fileExists(filepath.Join(repo, "repodata", "repomd.xml")) {
-			return repo, nil
-		}
-		start := time.Now()
-		tmp := repo + ".tmp"
-		os.RemoveAll(tmp)
-		specDir := filepath.Join(tmp, "specs")
-		if err := os.MkdirAll(specDir, 0o755); err != nil {
-			return "", err
-		}
-		names, _ := fs.Glob(rpmSpecs, "rpm-specs/*.spec")
-		sort.Strings(names)
-		args := []string{"-bb", "--quiet",
-			"--define", "_topdir " + filepath.Join(tmp, "build"),
-			"--define", "_rpmdir " + filepath.Join(tmp, "repo"),
-			"--define", "_build_id_links none"}
-		for _, n := range names {
-			b, _ := rpmSpecs.ReadFile(n)
-			p := filepath.Join(specDir, filepath.Base(n))
-			if err := os.WriteFile(p, b, 0o644); err != nil {
-				return "", err
-			}
-			args = append(args, p)
-		}
-		if err := run("rpmbuild", args...); err != nil {
-			return "", err
-		}
-		if err := run("createrepo_c", "--quiet", filepath.Join(tmp, "repo")); err != nil {
-			return "", err
-		}
-		os.RemoveAll(repo)
-		if err := os.Rename(filepath.Join(tmp, "repo"), repo); err != nil {
-			return "", err
-		}
-		os.RemoveAll(tmp)
-		stage(tb, fmt.Sprintf("build rpm repository (%d stubs)", len(names)), start)
-		return repo, nil
-	})
 }
 
 // BusyboxRootfs returns the path of a tarball holding a minimal busybox

@@ -18,7 +18,8 @@ const (
 	// podman, uidmap, fuse-overlayfs and containers-storage.
 	Debian Kind = "debian"
 	// Fedora is the Fedora-like host: real dnf and rpm, os-release saying
-	// fedora 39, and a repository of stub RPMs with the real names.
+	// fedora 39, and a repository of the real podman and its helpers
+	// (Debian 12's, repackaged under Fedora's names: RPMDebPackages).
 	Fedora Kind = "fedora"
 	// Yum is the Fedora-like host with only yum (linked to dnf-3) and no dnf,
 	// as CentOS 7-style scripts expect.
@@ -31,8 +32,8 @@ const (
 	// (pasta, netavark, aardvark-dns, crun) computed as Debian's is.
 	Trixie Kind = "trixie"
 	// DNF5 is the Fedora-like host whose package manager is dnf5 (Debian
-	// forky's dnf5 and rpm; no dnf 4), with the Fedora kind's RPM
-	// repository.
+	// forky's dnf5 and rpm; no dnf 4), with an RPM repository made as the
+	// Fedora kind's from forky's debs (podman 5).
 	DNF5 Kind = "dnf5"
 	// Bullseye is a minimal Debian 11 (glibc 2.31): the oldest userland
 	// the harness can boot, for the static agent. It has no package
@@ -57,7 +58,7 @@ type kindSpec struct {
 	debRepo []string
 	// debRepoOf names another image whose apt repository this one uses.
 	debRepoOf string
-	// rpm marks an RPM host: the stub RPM repository, os-release of
+	// rpm marks an RPM host: the RPM repository of its suite, os-release of
 	// Fedora (customizeFedora).
 	rpm bool
 	// prep adjusts a guest's root before boot (after the common prep).
