@@ -310,3 +310,13 @@ func (r pbRun) expectChangedOrFailed(t testing.TB, changed, failed []string) {
 		}
 	}
 }
+
+// endSessions ends the users' logind sessions and waits until their
+// runtime dirs are gone, so that a later command does not race logind
+// tearing them down after an SSH logout.
+func endSessions(t *testing.T, h *testhost.Host, users ...string) {
+	t.Helper()
+	for _, u := range users {
+		h.SSH(t, "loginctl terminate-user "+u+" 2>/dev/null; for i in $(seq 100); do [ -e /run/user/$(id -u "+u+") ] || exit 0; sleep 0.1; done; echo "+u+" still has /run/user/$(id -u "+u+"); exit 1")
+	}
+}

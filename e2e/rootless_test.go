@@ -142,6 +142,11 @@ func pkgOpsOf(h *testhost.Host) pkgOps {
 // cgroup v1 on the hybrid hosts, or cgroup v2 without the controllers
 // delegated).
 func doctorConverged(t *testing.T, h *testhost.Host) {
+	// alice's and bob's podman logins have ended; logind stops their
+	// sessions and removes their runtime dirs some seconds later, and a
+	// doctor run meanwhile would see podman lose its runtime dir (podman
+	// info as bob printed nothing, exit 0, once).
+	endSessions(t, h, "alice", "bob")
 	d := runDoctor(t, h, "on the converged host")
 	if fails := d.withStatus(doctor.Fail); len(fails) > 0 || d.jsonCode == 1 {
 		t.Errorf("doctor on the converged %s host: exit %d, failures %q", h.Kind, d.jsonCode, fails)
