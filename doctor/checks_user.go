@@ -254,7 +254,7 @@ func (e *env) serviceUnits(s *subject) string {
 		path.Join(s.user.Home, ".config/containers/systemd"),
 		path.Join(s.user.Home, ".config/systemd/user/default.target.wants"),
 	} {
-		entries, err := e.sys.ReadDir(dir)
+		entries, err := e.files(s).ReadDir(dir)
 		if err != nil {
 			continue
 		}
@@ -441,7 +441,7 @@ func checkOverlayMode(ctx context.Context, e *env, s *subject) outcome {
 	}
 	flag := path.Join(e.graphRoot(ctx, s), "overlay/.has-mount-program")
 	sticky := false
-	if data, ok, _ := e.sys.ReadFileIfExists(flag); ok && strings.TrimSpace(string(data)) == "true" {
+	if data, ok, _ := e.files(s).ReadFileIfExists(flag); ok && strings.TrimSpace(string(data)) == "true" {
 		sticky = true
 	}
 	fuse := e.lookPath("fuse-overlayfs")
@@ -686,7 +686,7 @@ func checkNetworkBackend(ctx context.Context, e *env, s *subject) outcome {
 	} else {
 		found += "; netavark is installed at " + netavark
 	}
-	if data, ok, _ := e.sys.ReadFileIfExists(cached); ok {
+	if data, ok, _ := e.files(s).ReadFileIfExists(cached); ok {
 		found += fmt.Sprintf("; %s says %q (the first run's choice is cached)", cached, strings.TrimSpace(string(data)))
 	}
 	if nb != "" {

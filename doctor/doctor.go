@@ -28,6 +28,7 @@ import (
 
 	"github.com/provision-tool/provision/facts"
 	"github.com/provision-tool/provision/tasks"
+	"github.com/provision-tool/provision/tasks/containers/podmanconf"
 )
 
 // Status is the outcome of one check.
@@ -292,6 +293,16 @@ type subject struct {
 }
 
 func (s *subject) root() bool { return s.name == "" }
+
+// files reads the files of s's own configuration and storage with s's
+// rights (tasks.UserFiles): a user's link to a file only root may read is
+// refused, never shown. Root's are read as root.
+func (e *env) files(s *subject) podmanconf.Reader {
+	if s.root() {
+		return e.sys
+	}
+	return e.sys.AsUser(s.user)
+}
 
 // who names the subject in messages.
 func (s *subject) who() string {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path"
 	"strings"
 	"testing"
 
@@ -79,6 +80,9 @@ func newHost(t *testing.T) *host {
 		h.mkdir("/run/user/"+id, 0o700)
 		h.chown("/run/user/"+id, u.uid)
 		h.mkdir("/home/"+u.name+"/.local/share/containers/storage/overlay", 0o700)
+		for d := "/home/" + u.name + "/.local/share/containers/storage/overlay"; d != "/home"; d = path.Dir(d) {
+			h.chown(d, u.uid) // the user's own: doctor reads them with the user's rights
+		}
 		h.info[u.name] = greenInfo("/home/" + u.name + "/.local/share/containers/storage")
 		start := map[string]int{"alice": 100000, "bob": 165536}[u.name]
 		h.uidMap[u.name] = fmt.Sprintf("         0       %d          1\n         1     %d      65536\n", u.uid, start)

@@ -40,7 +40,7 @@ type v1Lists struct {
 
 // registriesConfig reads the registries configuration of s.
 func (e *env) registriesConfig(s *subject) *regConfig {
-	main, files, err := podmanconf.RegistriesFiles(e.sys, s.user.Home)
+	main, files, err := podmanconf.RegistriesFiles(e.files(s), s.user.Home)
 	rc := &regConfig{main: main}
 	if err != nil {
 		rc.errors = append(rc.errors, regError{msg: err.Error()})

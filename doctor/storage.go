@@ -28,7 +28,7 @@ func (e *env) storageConf(s *subject) storageConf {
 	if !s.root() {
 		u = &podmanconf.User{Name: s.user.Name, UID: s.user.UID, Home: s.user.Home}
 	}
-	eff, err := podmanconf.EffectiveStorage(e.sys, u)
+	eff, err := podmanconf.EffectiveStorage(e.files(s), u)
 	if err != nil {
 		sc := storageConf{err: err}
 		var le *podmanconf.LoadError

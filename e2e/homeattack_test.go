@@ -19,6 +19,7 @@ ln -s /etc/systemd/system /home/alice/.config/systemd/user
 ln -s /etc/containers/systemd /home/alice/.config/containers/systemd
 ln -s /etc/sudoers.d/alice /home/alice/app.conf
 ln -s /etc /home/alice/data
+ln -s /etc/shadow /home/alice/.config/containers/storage.conf
 `
 
 // homeAttackBook writes alice's files as a rootless-podman playbook would:
@@ -53,6 +54,14 @@ const homeAttackBook = `- name: alice's files
         owner: alice
         mode: "0777"
       ignore_errors: true
+`
+
+// storageBook reads alice's storage.conf, as the storage task does for
+// every user who has one, to warn when it overrides the system file.
+const storageBook = `- hosts: all
+  tasks:
+    - storage:
+        driver: overlay
 `
 
 // outsideState is what must not change: root's files, and the list of
@@ -104,4 +113,25 @@ func TestHomeAttacks(t *testing.T) {
 		t.Errorf("outside alice's home, before the run:\n%s\nafter:\n%s", before, after)
 	}
 	h.SSH(t, "test ! -e /etc/systemd/system/evil.service && test ! -e /etc/containers/systemd/evil.container && test ! -e /etc/sudoers.d/alice")
+
+	// alice's storage.conf links to /etc/shadow: read with her rights,
+	// it is refused, and nothing of the shadow file is shown.
+	if err := h.WriteFile("/root/storage.yml", []byte(storageBook), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	shadowRoot := strings.SplitN(h.SSH(t, "head -c 20 /etc/shadow"), ":", 3)
+	events, r := h.Provision(t, 2, "check", "/root/storage.yml")
+	raw := r.Stdout + r.Stderr
+	if len(shadowRoot) == 3 && len(shadowRoot[1]) > 1 && strings.Contains(raw, shadowRoot[1]) {
+		t.Errorf("the check shows /etc/shadow: %s", raw)
+	}
+	warned := false
+	for _, e := range events {
+		for _, w := range e.Warnings {
+			warned = warned || strings.Contains(w, "/home/alice/.config/containers/storage.conf: refused: uid ")
+		}
+	}
+	if !warned {
+		t.Errorf("no warning that alice's storage.conf was refused: %s", raw)
+	}
 }

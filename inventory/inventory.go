@@ -231,8 +231,9 @@ type builder struct {
 	inv     *Inventory
 	errs    Errors
 	warns   Errors
-	members int  // host memberships of groups so far
-	tooMany bool // maxHosts or maxMembers was reached
+	members int              // host memberships of groups so far
+	tooMany bool             // maxHosts or maxMembers was reached
+	dirs    map[dirID]string // the directories read, by the path first read
 }
 
 // maxHosts and maxMembers bound what one inventory may define, so that a

@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
+	"syscall"
 
 	"gopkg.in/yaml.v3"
 
@@ -54,7 +56,7 @@ func Load(sources []string, playbookDir string) (*Inventory, error) {
 			b.errs.Add(Pos{}, "inventory %s: %v", src, err)
 		case st.IsDir():
 			inv.varsDirs = append(inv.varsDirs, src)
-			b.parseDir(src)
+			b.parseDir(src, nil)
 		default:
 			inv.varsDirs = append(inv.varsDirs, filepath.Dir(src))
 			b.parsePath(src)
@@ -99,7 +101,42 @@ func ignoredInDir(name string) bool {
 	return false
 }
 
-func (b *builder) parseDir(dir string) {
+// dirID names a directory whatever the links that lead to it.
+type dirID struct{ dev, ino uint64 }
+
+func idOf(path string) (dirID, bool) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return dirID{}, false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	if !ok {
+		return dirID{}, false
+	}
+	return dirID{uint64(sys.Dev), sys.Ino}, true
+}
+
+// parseDir reads the inventory files in dir and its subdirectories, each
+// directory once however many links lead to it: links that fan out
+// would otherwise name exponentially many paths. A link back to a
+// directory being read (in ids, its ancestors) is an error, a link to
+// one read already a warning.
+func (b *builder) parseDir(dir string, ids []dirID) {
+	if id, ok := idOf(dir); ok {
+		if b.dirs == nil {
+			b.dirs = map[dirID]string{}
+		}
+		if first, seen := b.dirs[id]; seen {
+			if slices.Contains(ids, id) {
+				b.errs.Add(Pos{File: dir}, "loops back to %s: not read again", first)
+			} else {
+				b.warns.Add(Pos{File: dir}, "already read as %s: not read again", first)
+			}
+			return
+		}
+		b.dirs[id] = dir
+		ids = append(ids, id)
+	}
 	des, err := os.ReadDir(dir)
 	if err != nil {
 		b.errs.Add(Pos{File: dir}, "%v", unwrapPath(err))
@@ -112,7 +149,7 @@ func (b *builder) parseDir(dir string) {
 		}
 		path := filepath.Join(dir, name)
 		if isDir(path, d) {
-			b.parseDir(path)
+			b.parseDir(path, ids)
 			continue
 		}
 		switch strings.ToLower(filepath.Ext(name)) {

@@ -91,14 +91,23 @@ func (vf *varsFiles) find(dir, sub, name string) []string {
 		}
 		path := filepath.Join(dir, sub, name+ext)
 		if isDir {
-			return dirVarsFiles(path)
+			return vf.dirVarsFiles(path, map[dirID]bool{})
 		}
 		return []string{path}
 	}
 	return nil
 }
 
-func dirVarsFiles(dir string) []string {
+// dirVarsFiles lists the variable files under dir, each directory once
+// however many links lead to it (seen; see builder.parseDir).
+func (vf *varsFiles) dirVarsFiles(dir string, seen map[dirID]bool) []string {
+	if id, ok := idOf(dir); ok {
+		if seen[id] {
+			vf.warns.Add(Pos{File: dir}, "a directory read already through another link: not read again")
+			return nil
+		}
+		seen[id] = true
+	}
 	des, err := os.ReadDir(dir) // sorted by name
 	if err != nil {
 		return nil
@@ -113,7 +122,7 @@ func dirVarsFiles(dir string) []string {
 		ext := filepath.Ext(n)
 		if isDir(path, d) {
 			if ext == "" {
-				out = append(out, dirVarsFiles(path)...)
+				out = append(out, vf.dirVarsFiles(path, seen)...)
 			}
 			continue
 		}

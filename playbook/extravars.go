@@ -2,6 +2,7 @@ package playbook
 
 import (
 	"errors"
+	"strings"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
@@ -68,18 +69,35 @@ func checkTaskExtra(t *Task, extra map[string]any) Errors {
 	d := &decoder{file: file, render: extraRenderer(extra)}
 	d.decode(args, reflectValue(task), "")
 	for _, e := range d.errs {
-		e.Msg = t.Module + ": " + e.Msg + " (with the -e values)"
+		e.Msg = extraMsg(t, e.Msg)
 	}
 	if len(d.errs) > 0 || d.unresolved {
 		return d.errs
 	}
 	if err := Validate(task); err != nil {
 		e := ArgPos(file, t.Module, args, err)
-		e.Msg += " (with the -e values)"
+		e.Msg = extraMsg(t, strings.TrimPrefix(e.Msg, t.Module+": "))
 		return Errors{e}
 	}
 	return nil
 }
+
+// extraMsg is the message of t's argument error msg ("ARG: what is
+// wrong") with the -e values. A no_log task's keeps the argument's name
+// only: what is wrong quotes the value, which may be a secret.
+func extraMsg(t *Task, msg string) string {
+	if !t.NoLog {
+		return t.Module + ": " + msg + " (with the -e values)"
+	}
+	arg, _, ok := strings.Cut(msg, ": ")
+	if !ok || strings.ContainsAny(arg, " \t\"'") {
+		return t.Module + ": an argument is invalid with the -e values (" + hiddenByNoLog + ")"
+	}
+	return t.Module + ": " + arg + ": invalid with the -e values (" + hiddenByNoLog + ")"
+}
+
+// hiddenByNoLog says why a message leaves out a value.
+const hiddenByNoLog = "the value is hidden by no_log"
 
 func withoutLoopVars(extra map[string]any, lc *LoopControl) map[string]any {
 	out := make(map[string]any, len(extra))

@@ -1,6 +1,9 @@
 package playbook
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestDecided checks which expressions the -e values alone decide: only
 // those reading nothing but them.
@@ -62,6 +65,32 @@ site.yml:4:45: fake: count: expected an integer, found the string "many" (with t
 		}
 		if got != tc.want {
 			t.Errorf("-e %v:\ngot  %s\nwant %s", tc.extra, got, tc.want)
+		}
+	}
+}
+
+// A no_log task's -e values stay out of validate's errors: the position
+// and module are shown, the value is not.
+func TestCheckExtraVarsNoLog(t *testing.T) {
+	pb, err := Parse("site.yml", []byte(`- hosts: all
+  tasks:
+    - fake: {user: "{{ who }}", count: "{{ n }}"}
+      no_log: true
+    - block:
+        - fake: {user: "{{ who }}", count: "{{ n }}"}
+      no_log: true
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []any{"SECRET-1", -42} {
+		err = CheckExtraVars(pb, map[string]any{"who": "alice", "n": n})
+		if err == nil || strings.Contains(err.Error(), "SECRET") || strings.Contains(err.Error(), "42") {
+			t.Fatalf("-e n=%v: got %v", n, err)
+		}
+		want := "site.yml:3:40: fake: count: invalid with the -e values (the value is hidden by no_log)"
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("-e n=%v: got %v, want %s", n, err, want)
 		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/provision-tool/provision/input"
 	"github.com/provision-tool/provision/playbook"
+	"github.com/provision-tool/provision/report"
 )
 
 // ansibleCfg is what provision reads of an ansible.cfg: the inventory,
@@ -255,9 +256,7 @@ func cfgBool(l cfgLine) (*bool, error) {
 // command line did not set, and prints its warnings. With --root or
 // --chroot, the run is on one tree: the file's inventory is not used.
 func (e *env) applyCfg(cfg *ansibleCfg, f *applyFlags, changed func(string) bool) {
-	for _, w := range cfg.warnings {
-		fmt.Fprintf(e.stderr, "warning: %s\n", w)
-	}
+	e.cfgWarnings(cfg)
 	if cfg.path == "" {
 		return
 	}
@@ -345,4 +344,12 @@ func cfgVersionLine() string {
 		}
 	}
 	return "  config file = None"
+}
+
+// cfgWarnings prints the warnings of reading cfg, escaped: they quote the
+// file's own text (report.Escape).
+func (e *env) cfgWarnings(cfg *ansibleCfg) {
+	for _, w := range cfg.warnings {
+		fmt.Fprintf(e.stderr, "warning: %s\n", report.Escape(w, false))
+	}
 }

@@ -58,3 +58,26 @@ func TestAnsibleCfgSyntax(t *testing.T) {
 		}
 	}
 }
+
+// An ansible.cfg from a cloned repository cannot write escape sequences
+// to the terminal (retitle it, clear it, set the clipboard) through the
+// warnings and errors that quote its section and key names.
+func TestAnsibleCfgEscapes(t *testing.T) {
+	cfg, err := parseAnsibleCfg("/repo/ansible.cfg", []byte("[defaults]\n\x1b]0;PWNED\x07evil = 1\n"), "/home/u")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	e := &env{stderr: &out}
+	var f applyFlags
+	f.root = "/"
+	e.applyCfg(cfg, &f, func(string) bool { return false })
+	_, err = parseIni("/repo/ansible.cfg", []byte("[a\x1b[2Jb]\n[a\x1b[2Jb]\n"))
+	if err == nil {
+		t.Fatal("no error for the section given twice")
+	}
+	e.printErr(err)
+	if strings.ContainsAny(out.String(), "\x1b\x07") || !strings.Contains(out.String(), `\x1b]0;pwned\x07evil`) || !strings.Contains(out.String(), `[a\x1b[2Jb]`) {
+		t.Errorf("raw or missing escapes in:\n%q", out.String())
+	}
+}

@@ -352,12 +352,12 @@ func (e *env) printErr(err error) {
 	switch {
 	case errors.As(err, &m):
 		n = len(m.Errors)
-		fmt.Fprintln(e.stderr, diag.Lines(m.Errors))
+		fmt.Fprintln(e.stderr, report.Escape(diag.Lines(m.Errors), true))
 	case errors.As(err, &errs):
 		n = len(errs)
-		fmt.Fprintln(e.stderr, errs.Error())
+		fmt.Fprintln(e.stderr, report.Escape(errs.Error(), true))
 	default:
-		fmt.Fprintf(e.stderr, "provision: %v\n", err)
+		fmt.Fprintf(e.stderr, "provision: %s\n", report.Escape(err.Error(), true))
 		return
 	}
 	fmt.Fprintf(e.stderr, "%d %s\n", n, plural(n, "problem", "problems"))
@@ -420,9 +420,7 @@ func (e *env) validate(args []string) int {
 		fmt.Fprintf(e.stderr, "provision: %v\n", err)
 		return exitFailed
 	}
-	for _, w := range cfg.warnings {
-		fmt.Fprintf(e.stderr, "warning: %s\n", w)
-	}
+	e.cfgWarnings(cfg)
 	var problems *multierror.Error
 	for _, p := range pos {
 		problems = diag.Append(problems, validateOne(p, extra.vars, playbook.Options{RolesPath: e.playbookRolesPath(cfg, p)}))

@@ -484,7 +484,6 @@ func warnUserStorage(sys *tasks.System, text string, p *tasks.Plan) error {
 	if err != nil {
 		return nil // no user list (an image build without /etc/passwd): nothing to compare
 	}
-	planned := plannedStorage{sys, text}
 	for _, u := range users {
 		if u.UID == 0 || u.Home == "" || u.Home == "/" {
 			continue
@@ -494,6 +493,9 @@ func warnUserStorage(sys *tasks.System, text string, p *tasks.Plan) error {
 			continue
 		}
 		pu := &podmanconf.User{Name: u.Name, UID: u.UID, Home: u.Home}
+		// Podman reads them as the user: so does provision, and a
+		// link in the home to a file only root may read is refused.
+		planned := plannedStorage{sys.AsUser(u), text}
 		got, err := podmanconf.EffectiveStorage(planned, pu)
 		if err != nil {
 			p.Warn(fmt.Sprintf("%s: podman refuses it, so podman fails for %s: %v", userConf, u.Name, err))
@@ -513,7 +515,7 @@ func warnUserStorage(sys *tasks.System, text string, p *tasks.Plan) error {
 
 // plannedStorage reads the host, with storage.conf as the plan writes it.
 type plannedStorage struct {
-	sys  *tasks.System
+	sys  podmanconf.Reader
 	text string
 }
 

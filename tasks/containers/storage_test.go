@@ -407,3 +407,36 @@ func TestStorageWarnsAboutUserFiles(t *testing.T) {
 		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(p.Warnings, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// A user links ~/.config/containers/storage.conf to /etc/shadow: the task
+// warns that the file is refused, and shows none of /etc/shadow (read as
+// root, its values came back in the warning).
+func TestStorageUserLinkToShadow(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to read as another user; CI runs it as root")
+	}
+	sys, _ := newHost(t, debianKernel)
+	taskstest.WriteFile(t, sys, "/etc/passwd", "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000::/home/alice:/bin/bash\n")
+	taskstest.WriteFile(t, sys, "/etc/shadow", "[storage]\ndriver = \"SECRETHASH\"\n")
+	if err := os.Chmod(taskstest.HostPath(sys, "/etc/shadow"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	taskstest.WriteFile(t, sys, "/home/alice/.config/containers/x", "")
+	link := taskstest.HostPath(sys, "/home/alice/.config/containers/storage.conf")
+	if err := os.Symlink("/etc/shadow", link); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{"/home/alice", "/home/alice/.config", "/home/alice/.config/containers", "/home/alice/.config/containers/storage.conf"} {
+		if err := os.Lchown(taskstest.HostPath(sys, p), 1000, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p := check(t, sys, &Storage{})
+	all := strings.Join(p.Warnings, "\n")
+	if strings.Contains(all, "SECRETHASH") {
+		t.Fatalf("the plan shows /etc/shadow:\n%s", all)
+	}
+	if !strings.Contains(all, "/home/alice/.config/containers/storage.conf: refused: uid 1000 cannot read it") {
+		t.Errorf("no warning that alice's file is refused:\n%s", all)
+	}
+}

@@ -33,6 +33,11 @@ func openat2InRoot(root, p string, flags int) (*os.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: root, Err: err}
 	}
 	defer unix.Close(dir)
+	return openat2At(dir, p, flags)
+}
+
+// openat2At is openat2InRoot with the root already open as dir.
+func openat2At(dir int, p string, flags int) (*os.File, error) {
 	rel := strings.TrimPrefix(p, "/")
 	if rel == "" {
 		rel = "."

@@ -156,7 +156,15 @@ func (f FS) readBounded(p string, max int64) ([]byte, error) {
 type policy struct {
 	specs []spec
 	subs  [][2]string // alias, real
+	size  int         // estimated program size of all expressions
 }
+
+// maxPolicyProgram bounds the estimated size of the compiled programs of
+// all of a policy's expressions (a 340 KB policy of 6000 lines needs
+// 150,000 instructions): short lines such as "x{1000}" compile to large
+// programs, and a hostile image's policy of such lines would take minutes
+// and gigabytes at the first lookup.
+const maxPolicyProgram = 2 << 20
 
 // spec is one file_contexts line: a regular expression over the whole
 // path, an optional file kind, and a label.
@@ -184,39 +192,66 @@ func (p *policy) addSpecs(name string, data []byte) error {
 		if line == "" || line[0] == '#' {
 			continue
 		}
-		s, err := parseSpec(strings.Fields(line))
+		s, size, err := parseSpec(strings.Fields(line))
+		if err == nil && p.size+size > maxPolicyProgram {
+			err = fmt.Errorf("its regular expressions are too large (more than %d instructions up to here)", maxPolicyProgram)
+		}
 		if err != nil {
 			return fmt.Errorf("%s:%d: %w", name, n, err)
 		}
+		p.size += size
 		p.specs = append(p.specs, s)
 	}
 	return sc.Err()
 }
 
-func parseSpec(f []string) (spec, error) {
+// parseSpec parses the fields of a line, and estimates the size of its
+// expression's program (progSize).
+func parseSpec(f []string) (spec, int, error) {
 	s := spec{once: new(sync.Once)}
 	switch len(f) {
 	case 2:
 	case 3:
 		k, ok := specKinds[f[1]]
 		if !ok {
-			return s, fmt.Errorf("unknown file kind %q", f[1])
+			return s, 0, fmt.Errorf("unknown file kind %q", f[1])
 		}
 		s.kind = k
 	default:
-		return s, fmt.Errorf("want \"REGEX [KIND] LABEL\", got %d fields", len(f))
+		return s, 0, fmt.Errorf("want \"REGEX [KIND] LABEL\", got %d fields", len(f))
 	}
 	// Checked now, compiled at the first lookup its stem lets through: a
 	// policy has thousands of lines, and a run looks up a few paths.
 	s.expr = `^(?:` + f[0] + `)$`
-	if _, err := syntax.Parse(s.expr, syntax.Perl); err != nil {
-		return s, fmt.Errorf("regular expression %q: %w", f[0], err)
+	re, err := syntax.Parse(s.expr, syntax.Perl)
+	if err != nil {
+		return s, 0, fmt.Errorf("regular expression %q: %w", f[0], err)
 	}
 	s.stem, s.exact = stem(f[0]), !strings.ContainsAny(f[0], `.^$?*+|[({\`)
 	if l := f[len(f)-1]; l != "<<none>>" {
 		s.label = l
 	}
-	return s, nil
+	return s, progSize(re), nil
+}
+
+// progSize estimates, from above, the number of instructions the
+// expression compiles to: a repetition repeats its body's program.
+func progSize(re *syntax.Regexp) int {
+	n := 1
+	switch re.Op {
+	case syntax.OpLiteral:
+		return len(re.Rune) + 1
+	case syntax.OpRepeat:
+		times := re.Max
+		if times < 0 {
+			times = re.Min + 1
+		}
+		return min(max(times, 1)*progSize(re.Sub[0]), maxPolicyProgram+1) + 1
+	}
+	for _, sub := range re.Sub {
+		n = min(n+progSize(sub), maxPolicyProgram+1)
+	}
+	return n
 }
 
 // stem is the literal directory prefix of a regular expression: its text

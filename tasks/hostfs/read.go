@@ -152,7 +152,28 @@ func (f FS) ReadFile(p string) ([]byte, error) {
 		return nil, err
 	}
 	defer r.Close()
-	return io.ReadAll(r)
+	return readAll(r, p, MaxReadFile)
+}
+
+// MaxReadFile bounds every read of a host file (ReadFile,
+// ReadFileNoFollow): a larger file is an error (ErrTooLarge), refused
+// before it is read into memory when its size shows it.
+const MaxReadFile = 64 << 20
+
+// readAll reads r, at most max bytes; more is ErrTooLarge.
+func readAll(r *os.File, p string, max int64) ([]byte, error) {
+	tooLarge := &fs.PathError{Op: "read", Path: p, Err: fmt.Errorf("%w: larger than %d bytes", ErrTooLarge, max)}
+	if fi, err := r.Stat(); err == nil && fi.Size() > max {
+		return nil, tooLarge
+	}
+	data, err := io.ReadAll(io.LimitReader(r, max+1))
+	if err != nil {
+		return nil, err
+	}
+	if int64(len(data)) > max {
+		return nil, tooLarge
+	}
+	return data, nil
 }
 
 // ReadFileNoFollow reads the regular file p itself, never through a final
@@ -174,7 +195,7 @@ func (f FS) ReadFileNoFollow(p string) ([]byte, fs.FileInfo, error) {
 		return nil, nil, err
 	}
 	defer r.Close()
-	data, err := io.ReadAll(r)
+	data, err := readAll(r, p, MaxReadFile)
 	return data, fi, err
 }
 

@@ -3,7 +3,10 @@ package systemd
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/provision-tool/provision/tasks/hostfs"
@@ -54,5 +57,50 @@ func TestUserUnitDirLinkRefused(t *testing.T) {
 				t.Errorf("%s/%s was written", target, name)
 			}
 		})
+	}
+}
+
+// A user links the unit directory of their home to a directory only root
+// may read: the unit's old content there is refused, never shown in the
+// plan's diff.
+func TestUserUnitDirLinkToRootOnlyNotRead(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to read as another user; CI runs it as root")
+	}
+	sys, _ := newHost(t, false)
+	secret := taskstest.HostPath(sys, "/root/private/app.service")
+	if err := os.MkdirAll(filepath.Dir(secret), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(taskstest.HostPath(sys, "/root"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(secret, []byte("[Service]\nEnvironment=TOKEN=SECRETTOKEN\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(taskstest.HostPath(sys, "/home/alice/.config/systemd"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range []string{"/home/alice", "/home/alice/.config", "/home/alice/.config/systemd"} {
+		if err := os.Chown(taskstest.HostPath(sys, d), 1000, 1000); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir := taskstest.HostPath(sys, "/home/alice/.config/systemd/user")
+	if err := os.Symlink("/root/private", dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Lchown(dir, 1000, 1000); err != nil {
+		t.Fatal(err)
+	}
+	content := "[Unit]\n"
+	u := &Unit{Name: "app.service", Scope: "user", User: "alice", Content: &content}
+	p, err := u.Check(context.Background(), sys)
+	if strings.Contains(fmt.Sprint(p.Changes), "SECRETTOKEN") || err != nil && strings.Contains(err.Error(), "SECRETTOKEN") {
+		t.Fatalf("the plan shows root's file: %v, %v", p.Changes, err)
+	}
+	var ue *hostfs.UserReadError
+	if !errors.As(err, &ue) || ue.Path != "/home/alice/.config/systemd/user/app.service" {
+		t.Fatalf("want a refusal naming the unit, got %v", err)
 	}
 }

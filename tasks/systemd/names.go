@@ -2,9 +2,11 @@ package systemd
 
 import (
 	"fmt"
+	"io/fs"
 	"path"
 	"strings"
 
+	"github.com/provision-tool/provision/facts"
 	"github.com/provision-tool/provision/tasks"
 )
 
@@ -89,6 +91,23 @@ type scope struct {
 }
 
 func (s scope) user() bool { return s.Name != "" }
+
+// fileReader reads host files: a *tasks.System or a tasks.UserFiles.
+type fileReader interface {
+	ReadFile(p string) ([]byte, error)
+	ReadFileIfExists(p string) ([]byte, bool, error)
+	ReadDir(p string) ([]fs.DirEntry, error)
+}
+
+// files reads the files of the scope's manager with its rights: a user's
+// units and links with the user's (tasks.UserFiles), so that a link in a
+// home to a file only root may read is refused, never read.
+func (s scope) files(sys *tasks.System) fileReader {
+	if !s.user() {
+		return sys
+	}
+	return sys.AsUser(facts.User{Name: s.Name, UID: int64(s.UID), GID: int64(s.GID), Home: s.Home})
+}
 
 // String names the manager for messages.
 func (s scope) String() string {

@@ -161,8 +161,8 @@ func (i install) empty() bool {
 
 // readInstall parses the [Install] section of a unit file with
 // go-systemd's unit parser.
-func readInstall(sys *tasks.System, f unitFile) (install, error) {
-	data, err := sys.ReadFile(f.Real)
+func readInstall(sys *tasks.System, sc scope, f unitFile) (install, error) {
+	data, err := sc.files(sys).ReadFile(f.Real)
 	if err != nil {
 		return install{}, err
 	}
@@ -260,7 +260,7 @@ func enableLinks(sys *tasks.System, sc scope, name string) (links []link, static
 		if !found {
 			return fmt.Errorf("no unit file for %s in %s", n, strings.Join(unitPaths(sc), " "))
 		}
-		in, err := readInstall(sys, f)
+		in, err := readInstall(sys, sc, f)
 		if err != nil {
 			return err
 		}
@@ -364,7 +364,7 @@ func enabledLinksPresent(sys *tasks.System, sc scope, name string) ([]link, erro
 			}
 		}
 	}
-	ents, err := sys.ReadDir(cfg)
+	ents, err := sc.files(sys).ReadDir(cfg)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -377,7 +377,7 @@ func enabledLinksPresent(sys *tasks.System, sc scope, name string) ([]link, erro
 		if !e.IsDir() || !(strings.HasSuffix(n, ".wants") || strings.HasSuffix(n, ".requires") || strings.HasSuffix(n, ".upholds")) {
 			continue
 		}
-		sub, err := sys.ReadDir(path.Join(cfg, n))
+		sub, err := sc.files(sys).ReadDir(path.Join(cfg, n))
 		if err != nil {
 			return nil, err
 		}

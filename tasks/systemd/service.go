@@ -278,7 +278,7 @@ func (s *Service) planUnit(sys *tasks.System, u unitInfo, ops *serviceOps, p *ta
 		case st == "generated":
 			// A Quadlet unit starts at boot through the [Install] section
 			// of its source file, which the generator applies.
-			if w := generatedEnablement(sys, name, u.SourcePath, *s.Enabled); w != "" {
+			if w := generatedEnablement(sys, ops.Scope, name, u.SourcePath, *s.Enabled); w != "" {
 				p.Warn(w)
 			}
 		case fixed:
@@ -328,11 +328,11 @@ func (s *Service) planUnit(sys *tasks.System, u unitInfo, ops *serviceOps, p *ta
 // generatedEnablement checks enabled against the [Install] section of a
 // generated unit's source (a Quadlet file), which provision cannot change
 // through systemd; it returns a warning when they disagree.
-func generatedEnablement(sys *tasks.System, unit, source string, enabled bool) string {
+func generatedEnablement(sys *tasks.System, sc scope, unit, source string, enabled bool) string {
 	if source == "" {
 		return fmt.Sprintf("%s is generated: enabled is ignored", unit)
 	}
-	in, err := readInstall(sys, unitFile{Path: source, Real: source})
+	in, err := readInstall(sys, sc, unitFile{Path: source, Real: source})
 	if err != nil {
 		return fmt.Sprintf("%s is generated from %s: %v", unit, source, err)
 	}

@@ -192,7 +192,7 @@ func (u *Unit) Check(_ context.Context, sys *tasks.System) (tasks.Plan, error) {
 	if fi, err := sys.Lstat(dest); err == nil && !fi.Mode().IsRegular() {
 		return tasks.Plan{}, fmt.Errorf("%s exists and is not a regular file (%s)", dest, fi.Mode().Type())
 	}
-	old, exists, err := sys.ReadFileIfExists(dest)
+	old, exists, err := sc.files(sys).ReadFileIfExists(dest)
 	if err != nil {
 		return tasks.Plan{}, err
 	}

@@ -22,6 +22,11 @@ import (
 func New(t testing.TB) (*tasks.System, *FakeRunner) {
 	t.Helper()
 	root := t.TempDir()
+	// A host's "/" is searchable by everyone: reads made with a user's
+	// rights (tasks.UserFiles) start there.
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	run := &FakeRunner{T: t}
 	return &tasks.System{Root: root, Runner: run, Facts: facts.New(root), SourceDir: root}, run
 }

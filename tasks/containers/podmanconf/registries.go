@@ -240,7 +240,8 @@ var sweepOnce sync.Once
 
 // sweepStale removes the copies of processes that were killed while they
 // held one (a run ended by SIGKILL): a copy whose process no longer
-// exists. Once per process; a copy whose pid was reused stays.
+// exists and that is this user's own (ownCopy). Once per process; a copy
+// whose pid was reused stays.
 func sweepStale() {
 	dir := os.TempDir()
 	entries, err := os.ReadDir(dir)
@@ -249,7 +250,7 @@ func sweepStale() {
 	}
 	for _, e := range entries {
 		rest, ok := strings.CutPrefix(e.Name(), tmpPrefix)
-		if !ok || !e.IsDir() {
+		if !ok || !e.IsDir() || !ownCopy(e) {
 			continue
 		}
 		pidText, _, _ := strings.Cut(rest, "-")
@@ -259,6 +260,18 @@ func sweepStale() {
 		}
 		os.RemoveAll(filepath.Join(dir, e.Name()))
 	}
+}
+
+// ownCopy tells a copy this user made (a directory of its own, mode
+// 0700, as MkdirTemp makes it) from anything another user put in /tmp
+// under the same name, which the sweep leaves alone.
+func ownCopy(e fs.DirEntry) bool {
+	fi, err := e.Info()
+	if err != nil || !fi.IsDir() || fi.Mode().Perm() != 0o700 {
+		return false
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return ok && int(st.Uid) == os.Geteuid()
 }
 
 // stage writes the files into tmp as the library wants them: the main file

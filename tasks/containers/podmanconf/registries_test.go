@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/provision-tool/provision/tasks/containers/podmanconf"
@@ -126,5 +127,68 @@ func TestSweepStaleCopies(t *testing.T) {
 		if _, err := os.Stat(d); (err == nil) != want {
 			t.Errorf("%s: exists %v, want %v", d, err == nil, want)
 		}
+	}
+}
+
+// Another user's directory under the same name, or a link a user planted
+// in /tmp, is never removed by root's sweep (nor what the link leads to):
+// only copies of the sweeping user's own, as MkdirTemp makes them.
+func TestSweepStaleKeepsOthersFiles(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root to give a directory to another user; CI runs it as root")
+	}
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	bobs := filepath.Join(tmp, "provision-registries-999999999-bob")
+	target := filepath.Join(t.TempDir(), "precious")
+	link := filepath.Join(tmp, "provision-registries-999999999-link")
+	for _, d := range []string{bobs + "/registries.conf.d", target} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(bobs, "registries.conf"), []byte("bob's\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{bobs, bobs + "/registries.conf", bobs + "/registries.conf.d"} {
+		if err := os.Lchown(p, 1001, 1001); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(target, link); err != nil {
+		t.Fatal(err)
+	}
+	podmanconf.SweepStale()
+	for _, p := range []string{bobs + "/registries.conf", link, target} {
+		if _, err := os.Lstat(p); err != nil {
+			t.Errorf("%s was removed: %v", p, err)
+		}
+	}
+}
+
+// Hostile drop-ins: a FIFO is refused without being opened (the read
+// would block forever), a link out of the root is read inside it, a
+// directory named *.conf is skipped; each error names the file.
+func TestDropInsHostile(t *testing.T) {
+	sys, _ := taskstest.New(t)
+	dir := "/etc/containers/registries.conf.d"
+	taskstest.WriteFile(t, sys, dir+"/10-ok.conf", "short-name-mode = \"enforcing\"\n")
+	taskstest.WriteFile(t, sys, "/etc/inside.conf", "unqualified-search-registries = [\"inside.example\"]\n")
+	if err := os.Symlink("/../../../../etc/inside.conf", taskstest.HostPath(sys, dir+"/20-out.conf")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(taskstest.HostPath(sys, dir+"/30-dir.conf"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	files, err := podmanconf.DropIns(sys, dir)
+	if err != nil || len(files) != 2 || !strings.Contains(string(files[1].Data), "inside.example") {
+		t.Fatalf("got %v, %v", files, err)
+	}
+	if err := syscall.Mkfifo(taskstest.HostPath(sys, dir+"/40-fifo.conf"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = podmanconf.DropIns(sys, dir)
+	if err == nil || !strings.Contains(err.Error(), dir+"/40-fifo.conf") || !strings.Contains(err.Error(), "fifo") {
+		t.Fatalf("fifo: got %v", err)
 	}
 }
