@@ -315,10 +315,12 @@ func (r pbRun) expectChangedOrFailed(t testing.TB, changed, failed []string) {
 // done with them (their runtime dirs gone, or the users no longer known to
 // logind, which removes the dir before it lets a user go), so that a later
 // command does not race logind tearing them down after an SSH logout. A
-// loaded machine took over 10 s once.
+// loaded machine took over 10 s once. The user's processes are then
+// killed: on the RPM hosts podman's pause process is catatonit, which
+// ignores SIGTERM, and the session stayed "closing" for over a minute.
 func endSessions(t *testing.T, h *testhost.Host, users ...string) {
 	t.Helper()
 	for _, u := range users {
-		h.SSH(t, "loginctl terminate-user "+u+" 2>/dev/null; for i in $(seq 600); do [ -e /run/user/$(id -u "+u+") ] || exit 0; loginctl show-user "+u+" >/dev/null 2>&1 || exit 0; sleep 0.1; done; echo "+u+" still has /run/user/$(id -u "+u+"); loginctl show-user "+u+"; exit 1")
+		h.SSH(t, "loginctl terminate-user "+u+" 2>/dev/null; loginctl kill-user --signal=KILL "+u+" 2>/dev/null; for i in $(seq 600); do [ -e /run/user/$(id -u "+u+") ] || exit 0; loginctl show-user "+u+" >/dev/null 2>&1 || exit 0; sleep 0.1; done; echo "+u+" still has /run/user/$(id -u "+u+"); loginctl show-user "+u+"; exit 1")
 	}
 }
