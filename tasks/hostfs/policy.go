@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"regexp"
 	"regexp/syntax"
@@ -131,25 +130,6 @@ func parseSELinuxConfig(data []byte) (mode, typ string) {
 		}
 	}
 	return mode, typ
-}
-
-// readBounded reads the regular file p inside Root, at most max bytes.
-func (f FS) readBounded(p string, max int64) ([]byte, error) {
-	h, err := f.open(p)
-	if err != nil {
-		return nil, err
-	}
-	defer h.Close()
-	r, err := f.reopen(p, h, unix.O_RDONLY)
-	if err != nil {
-		return nil, err
-	}
-	defer r.Close()
-	data, err := io.ReadAll(io.LimitReader(r, max+1))
-	if err == nil && int64(len(data)) > max {
-		err = fmt.Errorf("%s: larger than %d bytes", p, max)
-	}
-	return data, err
 }
 
 // policy is a parsed file_contexts.

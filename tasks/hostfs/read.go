@@ -142,6 +142,12 @@ func (f FS) Lstat(p string) (fs.FileInfo, error) {
 // ReadFile reads the regular file p, following links inside Root. Anything
 // but a regular file is an error, and is never opened for reading.
 func (f FS) ReadFile(p string) ([]byte, error) {
+	return f.readBounded(p, MaxReadFile)
+}
+
+// readBounded is ReadFile with a bound of max bytes: a larger file is
+// ErrTooLarge.
+func (f FS) readBounded(p string, max int64) ([]byte, error) {
 	h, err := f.open(p)
 	if err != nil {
 		return nil, err
@@ -152,7 +158,7 @@ func (f FS) ReadFile(p string) ([]byte, error) {
 		return nil, err
 	}
 	defer r.Close()
-	return readAll(r, p, MaxReadFile)
+	return readAll(r, p, max)
 }
 
 // MaxReadFile bounds every read of a host file (ReadFile,
